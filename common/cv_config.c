@@ -87,7 +87,7 @@ int cv_config_parse(const char *prog, const char *usage, cv_config_opt_t *opts, 
 {
     char env[96];
     for (cv_config_opt_t *o = opts; o->name; o++) {
-        if (set_value(prog, o, o->def, "default") < 0)
+        if (set_value(prog, o, o->def ? o->def : "", "default") < 0)
             return CV_EINVAL;
         env_name(o->name, env, sizeof env);
         const char *v = getenv(env);

@@ -25,6 +25,8 @@ size_t cv_frame_reader_pending(const cv_frame_reader_t *r)
 
 int cv_frame_reader_feed(cv_frame_reader_t *r, const void *data, size_t n)
 {
+    if (n == 0) /* libuv may report empty reads; memcpy(NULL, .., 0) is UB */
+        return 0;
     if (r->start > 0) { /* compact: frames handed out before are now invalid */
         memmove(r->buf, r->buf + r->start, r->len - r->start);
         r->len -= r->start;

@@ -102,8 +102,8 @@ static cv_status_t ok(char *err, size_t errlen)
 
 /* A field that must hold min..max bytes of valid UTF-8.  `name` is the full
  * field name as the client sees it ("submit.title", "submit.tags[3]"). */
-static cv_status_t check_text(const char *name, const char *s, size_t min, size_t max,
-                              char *err, size_t errlen)
+static cv_status_t check_text(const char *name, const char *s, size_t min, size_t max, char *err,
+                              size_t errlen)
 {
     size_t len = s ? strlen(s) : 0;
 
