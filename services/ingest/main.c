@@ -1,0 +1,270 @@
+/* canvass-ingest: the client front end (DESIGN A1, A4, B1).
+ *
+ * This file holds the configuration table, start-up, the once-per-turn
+ * flush and the graceful stop; the work is in server.c (client connections)
+ * and router.c (the tally shards).  One libuv loop runs everything:
+ *   poll phase   client reads (requests decoded, answered or queued) and
+ *                shard replies (acks completed into client replies);
+ *   check phase  cv_router_flush sends this turn's batches, one TallyRequest
+ *                per shard, then cv_server_flush writes this turn's replies.
+ *
+ * SIGTERM or SIGINT stops accepting and reading, waits for every command in
+ * flight to be answered (the router's deadline bounds that) and for the
+ * replies to be written, closes every handle and exits 0.  A second signal
+ * stops waiting for the shards: pending commands are answered UNAVAILABLE
+ * at once.  A client that does not read its replies is cut off after a
+ * further grace period.
+ */
+#include "cv_bus.h"
+#include "cv_config.h"
+#include "cv_err.h"
+#include "cv_id.h"
+#include "cv_log.h"
+#include "router.h"
+#include "server.h"
+
+#include <sodium.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CV__SHARDS_MAX 1024
+/* A stop waits this long past the command deadline before answering what
+ * is still pending, then this long again for slow readers to take their
+ * replies before their connections are closed regardless. */
+#define CV__STOP_GRACE_MS 1000
+#define CV__STOP_POLL_MS 20
+
+static const char *listen_addr, *tally_list, *log_level_name;
+static long node, max_frame, max_connections, resend_ms, deadline_ms;
+
+static cv_config_opt_t options[] = {
+    {"listen", CV_CFG_STR, "127.0.0.1:7700", 0, 0, &listen_addr,
+     "host:port to accept client connections on"},
+    {"tally", CV_CFG_STR, "tcp://127.0.0.1:7710", 0, 0, &tally_list,
+     "tally shard endpoints, comma-separated, in shard order (N = count)"},
+    {"node", CV_CFG_INT, "-1", -1, CV_NODE_MAX, &node,
+     "ingest node id 0-1023 for stamps and feature ids (give each ingest its own); -1: random"},
+    {"max-frame", CV_CFG_INT, "65536", 16, 16 << 20, &max_frame, "largest frame payload in bytes"},
+    {"max-connections", CV_CFG_INT, "10000", 1, 1000000, &max_connections,
+     "client connections at once; more are answered UNAVAILABLE and closed"},
+    {"resend-ms", CV_CFG_INT, "1000", 10, 3600000, &resend_ms,
+     "resend a command the shard has not acknowledged after this long"},
+    {"deadline-ms", CV_CFG_INT, "5000", 10, 3600000, &deadline_ms,
+     "answer UNAVAILABLE when the shard has not acknowledged after this long"},
+    {"log-level", CV_CFG_STR, "info", 0, 0, &log_level_name, "debug, info, warn or error"},
+    {0}};
+
+typedef struct {
+    uv_loop_t *loop;
+    cv_server_t *server;
+    cv_router_t *router;
+    uv_check_t check;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t stop_timer;
+    int stopping;      /* signals received */
+    bool aborted;      /* pending commands were answered UNAVAILABLE */
+    bool closed_hard;  /* connections were closed, written or not */
+    uint64_t abort_at; /* loop times: stop waiting for shards, */
+    uint64_t close_at; /* then for slow readers */
+} cv__ingest_t;
+
+/* Splits the comma-separated list in place into at most max endpoints. */
+static int parse_endpoints(char *list, char **out, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t len = strlen(tok);
+        while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+            tok[--len] = '\0';
+        if (!len)
+            continue;
+        if (n == max)
+            return CV_EINVAL;
+        out[n++] = tok;
+    }
+    return n > 0 ? n : CV_EINVAL;
+}
+
+/* Up to max_connections sockets, plus room for the shards and the rest. */
+static void raise_fd_limit(long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= (rlim_t)want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (rlim_t)want ? (rlim_t)want
+                                                                               : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < (rlim_t)want)
+        cv_log(CV_LOG_WARN, "msg=\"open-file limit below --max-connections\" limit=%llu want=%ld",
+               (unsigned long long)rl.rlim_cur, want);
+}
+
+static void on_check(uv_check_t *h)
+{
+    cv__ingest_t *in = h->data;
+    cv_router_flush(in->router);
+    cv_server_flush(in->server);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    cv__ingest_t *in = t->data;
+    if (cv_server_closed(in->server) && cv_router_pending(in->router) == 0) {
+        cv_log(CV_LOG_INFO, "msg=\"stopped\"");
+        cv_router_close(in->router);
+        uv_close((uv_handle_t *)&in->check, on_closed);
+        uv_close((uv_handle_t *)&in->sigterm, on_closed);
+        uv_close((uv_handle_t *)&in->sigint, on_closed);
+        uv_close((uv_handle_t *)&in->stop_timer, on_closed);
+        return;
+    }
+    uint64_t now = uv_now(in->loop);
+    if (!in->aborted && now >= in->abort_at) {
+        /* Commands still pending get UNAVAILABLE; the replies are written
+         * during the grace that follows. */
+        in->aborted = true;
+        in->close_at = now + CV__STOP_GRACE_MS;
+        if (cv_router_pending(in->router))
+            cv_log(CV_LOG_WARN, "msg=\"stop: answering pending commands UNAVAILABLE\""
+                   " pending=%zu", cv_router_pending(in->router));
+        cv_router_abort(in->router, "ingest is shutting down; safe to retry");
+    } else if (in->aborted && !in->closed_hard && now >= in->close_at) {
+        in->closed_hard = true;
+        cv_log(CV_LOG_WARN, "msg=\"stop: closing connections with unwritten replies\""
+               " connections=%zu", cv_server_connections(in->server));
+        cv_server_close(in->server);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    cv__ingest_t *in = h->data;
+    if (in->stopping++ == 0) {
+        cv_log(CV_LOG_INFO, "msg=\"stopping: draining in-flight commands\" signal=%d pending=%zu"
+               " connections=%zu", signum, cv_router_pending(in->router),
+               cv_server_connections(in->server));
+        cv_server_drain(in->server);
+        /* Every command expires within deadline_ms anyway; the margin
+         * covers the timer's period. */
+        in->abort_at = uv_now(in->loop) + (uint64_t)deadline_ms + CV__STOP_GRACE_MS;
+        uv_timer_start(&in->stop_timer, on_stop_timer, CV__STOP_POLL_MS, CV__STOP_POLL_MS);
+    } else {
+        cv_log(CV_LOG_WARN, "msg=\"second signal: answering pending commands UNAVAILABLE\"");
+        in->abort_at = uv_now(in->loop);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int npos = 0;
+    int rc = cv_config_parse("canvass-ingest", "canvass-ingest [options]", options, argc, argv, 1,
+                             &npos);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return 2;
+    if (npos > 0) {
+        fprintf(stderr, "canvass-ingest: unexpected argument '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    int level = cv_log_level_parse(log_level_name);
+    if (level < 0) {
+        fprintf(stderr, "canvass-ingest: --log-level must be debug, info, warn or error, not '%s'\n",
+                log_level_name);
+        return 2;
+    }
+    cv_log_init("ingest", -1, level);
+
+    char *tally_copy = strdup(tally_list);
+    static char *endpoints[CV__SHARDS_MAX];
+    int nshards = tally_copy ? parse_endpoints(tally_copy, endpoints, CV__SHARDS_MAX) : CV_ENOMEM;
+    if (nshards < 0) {
+        fprintf(stderr, "canvass-ingest: --tally needs 1-%d comma-separated endpoints, got '%s'\n",
+                CV__SHARDS_MAX, tally_list);
+        free(tally_copy);
+        return 2;
+    }
+    /* Containers start every ingest as pid 1, so the default is random rather
+     * than pid-derived; an operator running many ingests gives each a --node. */
+    uint32_t node_id = node >= 0 ? (uint32_t)node : randombytes_uniform(CV_NODE_MAX + 1);
+
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error code, not a death */
+    raise_fd_limit(max_connections + nshards * 4 + 64);
+
+    cv__ingest_t in = {.loop = uv_default_loop()};
+    cv_bus_t *bus = cv_bus_new();
+    if (!bus) {
+        cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
+        free(tally_copy);
+        return 1;
+    }
+    cv_router_opts_t ropts = {
+        .endpoints = (const char *const *)endpoints,
+        .nshards = (uint32_t)nshards,
+        .node = node_id,
+        .resend_ms = (uint64_t)resend_ms,
+        .deadline_ms = (uint64_t)deadline_ms,
+        .done = cv_server_on_result,
+    };
+    in.router = cv_router_new(in.loop, bus, &ropts);
+    if (!in.router) {
+        cv_bus_destroy(&bus);
+        free(tally_copy);
+        return 2; /* a bad endpoint is the usual cause */
+    }
+    cv_server_opts_t sopts = {
+        .listen = listen_addr,
+        .max_frame = (size_t)max_frame,
+        .max_connections = (size_t)max_connections,
+        .router = in.router,
+    };
+    in.server = cv_server_new(in.loop, &sopts);
+    if (!in.server) {
+        cv_router_close(in.router);
+        uv_run(in.loop, UV_RUN_DEFAULT);
+        cv_router_destroy(&in.router);
+        cv_bus_destroy(&bus);
+        free(tally_copy);
+        return 1;
+    }
+    for (int i = 0; i < nshards; i++)
+        cv_log(CV_LOG_INFO, "msg=\"tally shard\" index=%d endpoint=\"%s\"", i, endpoints[i]);
+    cv_log(CV_LOG_INFO, "msg=\"started\" node=%" PRIu32 " shards=%d max_frame=%ld"
+           " max_connections=%ld resend_ms=%ld deadline_ms=%ld",
+           node_id, nshards, max_frame, max_connections, resend_ms, deadline_ms);
+    cv_log(CV_LOG_WARN, "msg=\"no app keys: any client may vote and submit\"");
+
+    uv_check_init(in.loop, &in.check);
+    in.check.data = &in;
+    uv_check_start(&in.check, on_check);
+    uv_timer_init(in.loop, &in.stop_timer);
+    in.stop_timer.data = &in;
+    uv_signal_init(in.loop, &in.sigterm);
+    uv_signal_init(in.loop, &in.sigint);
+    in.sigterm.data = in.sigint.data = &in;
+    uv_signal_start(&in.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&in.sigint, on_signal, SIGINT);
+
+    uv_run(in.loop, UV_RUN_DEFAULT);
+
+    rc = uv_loop_close(in.loop);
+    if (rc != 0)
+        cv_log(CV_LOG_ERROR, "msg=\"loop closed with handles open\" err=\"%s\"", uv_strerror(rc));
+    cv_server_destroy(&in.server);
+    cv_router_destroy(&in.router);
+    cv_bus_destroy(&bus);
+    free(tally_copy);
+    return rc == 0 ? 0 : 1;
+}

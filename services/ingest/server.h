@@ -1,0 +1,79 @@
+/* server: ingest's client side, the TCP protocol of DESIGN A4.
+ *
+ * The server accepts connections with libuv, splits each byte stream into
+ * frames, decodes and validates each Request, answers Ping and Hello at
+ * once and hands Vote and Submit to the router, whose completion
+ * (cv_server_on_result) becomes the Reply.  Replies carry the request's id
+ * and go out in completion order, not request order.
+ *
+ * Per connection:
+ *   - a frame with length 0 or over max_frame, or bytes that do not decode
+ *     as a Request, get one Reply{request_id 0, BAD_FRAME} and the
+ *     connection closes once that reply is written (replies still owed for
+ *     earlier requests are dropped);
+ *   - an invalid request gets INVALID with the validator's text, and the
+ *     connection stays open;
+ *   - the peer's end of stream (shutdown of its write side) stops reading,
+ *     and the connection closes after every reply it is owed is written;
+ *   - reading pauses while more than 8 MiB of replies are unsent, or while
+ *     65536 of its commands wait for their shard, and resumes well below.
+ * A connection that goes away with commands in flight is kept (not its
+ * socket) until the router has completed them; their replies are dropped.
+ *
+ * Replies produced during one loop turn are written with one uv_write per
+ * connection by cv_server_flush(), called once per turn after the router's
+ * flush.
+ */
+#ifndef CV_INGEST_SERVER_H
+#define CV_INGEST_SERVER_H
+
+#include "router.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct cv_server cv_server_t;
+
+typedef struct {
+    const char *listen;     /* "host:port", "[v6addr]:port"; host may be a name */
+    size_t max_frame;       /* payload bytes per frame, both directions */
+    size_t max_connections; /* past this, accept, answer UNAVAILABLE, close */
+    cv_router_t *router;    /* borrowed; must outlive the server's handles */
+} cv_server_opts_t;
+
+/* Binds and listens.  Returns NULL after logging why (bad address, address
+ * in use, out of memory); then no handle was left open. */
+cv_server_t *cv_server_new(uv_loop_t *loop, const cv_server_opts_t *opts);
+
+/* The router's done callback (cv_router_opts_t.done); owner is the
+ * connection that sent the request. */
+void cv_server_on_result(void *owner, uint64_t request_id, int op, const cv_router_result_t *res);
+
+/* Writes the replies produced during this turn.  Call once per loop turn,
+ * after cv_router_flush() (a uv_check handle). */
+void cv_server_flush(cv_server_t *s);
+
+/* Starts a graceful stop: closes the listener and stops reading from every
+ * connection; each connection then closes as soon as every command it sent
+ * is answered and the answers are written.  Idempotent. */
+void cv_server_drain(cv_server_t *s);
+
+/* Closes the listener and every connection now; unwritten replies are lost.
+ * Idempotent. */
+void cv_server_close(cv_server_t *s);
+
+/* True once every handle of the server has finished closing. */
+bool cv_server_closed(const cv_server_t *s);
+
+/* Open client connections. */
+size_t cv_server_connections(const cv_server_t *s);
+
+/* Frees the server.  cv_server_closed() must be true.  Connections still
+ * referenced by the router are not the server's to free (the router frees
+ * them through cv_server_on_result), so destroy the router's pending work
+ * first (cv_router_close).  Safe on NULL and twice; nulls *s_p. */
+void cv_server_destroy(cv_server_t **s_p);
+
+#endif
