@@ -198,6 +198,10 @@ int main(int argc, char **argv)
     }
     /* Containers start every ingest as pid 1, so the default is random rather
      * than pid-derived; an operator running many ingests gives each a --node. */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "canvass-ingest: libsodium failed to initialise\n");
+        return 1;
+    }
     uint32_t node_id = node >= 0 ? (uint32_t)node : randombytes_uniform(CV_NODE_MAX + 1);
 
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error code, not a death */
