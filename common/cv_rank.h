@@ -1,0 +1,107 @@
+/* cv_rank: the ranked list of a release cycle (DESIGN A5).
+ *
+ * The tally shards report one standing per feature: per-tier up and down
+ * counts, distinct voters, status and creation time.  Ranking keeps only the
+ * features whose status is open, planned or in_progress and orders them by
+ *
+ *   score    = sum over tiers t of weight[t] * up[t] - weight[t] * down[t]
+ *              (descending), then voters (descending), then created_ms
+ *              (ascending: the older feature first), then feature id
+ *              (bytewise ascending).  This is the "score" order, the one
+ *              stored for every closed cycle.
+ *   wilson   = the lower bound of the Wilson score interval on the
+ *              unweighted up / down counts with z = 1.96 (0 without votes),
+ *              descending; ties keep the score order above.  A stored
+ *              RankedEntry has no created_ms, so a list is re-sorted by
+ *              wilson from its score order (cv_rank_reorder), and the score
+ *              order is also what breaks wilson ties: a list built as wilson
+ *              and a stored list re-sorted by wilson always agree.
+ *   trending = not implemented yet: parsing and building reject it.
+ *
+ * Ranks are 1..n.  prev_rank is the feature's rank in the previous cycle's
+ * list (0 when it was not ranked there).
+ *
+ * The result is a canvass.v1 RankedList ready to pack.  Ownership: the
+ * ranking owns the list and its RankedEntry structures; every string and
+ * tags array inside the entries is borrowed from the input standings, which
+ * must therefore outlive the ranking (or at least its last use).
+ */
+#ifndef CV_RANK_H
+#define CV_RANK_H
+
+#include "cv_codec.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CV_RANK_WILSON_Z 1.96
+
+typedef enum { CV_RANK_SCORE = 0, CV_RANK_WILSON = 1, CV_RANK_TRENDING = 2 } cv_rank_order_t;
+
+/* One feature's standing, as the input of a ranking.  Every pointer is
+ * borrowed and never modified; none may be NULL (use "" for empty text). */
+typedef struct {
+    const char *feature_id;
+    const char *title;
+    const char *status;
+    char **tags; /* ntags strings */
+    size_t ntags;
+    uint64_t created_ms;
+    uint64_t up[CV_TIERS]; /* indexed by CV_TIER_* */
+    uint64_t down[CV_TIERS];
+    uint64_t voters; /* distinct users with a non-zero vote */
+} cv_standing_t;
+
+typedef struct cv_ranking cv_ranking_t;
+
+/* Parses an order name: "" and "score" -> CV_RANK_SCORE, "wilson" ->
+ * CV_RANK_WILSON.  Returns 0, or CV_EINVAL after writing the reason into err
+ * (NUL-terminated, truncated to errlen):
+ *   "order 'trending' is not available yet (score, wilson)"
+ *   "unknown order 'x' (score, trending, wilson)" */
+int cv_rank_order_parse(const char *name, cv_rank_order_t *out, char *err, size_t errlen);
+
+/* "score", "wilson" or "trending".  Static. */
+const char *cv_rank_order_name(cv_rank_order_t order);
+
+/* True for the statuses that are ranked: open, planned, in_progress. */
+bool cv_rank_status_ranked(const char *status);
+
+/* The weighted score of a standing (see above). */
+double cv_rank_score(const cv_standing_t *s, const double weights[CV_TIERS]);
+
+/* The lower bound of the Wilson score interval for up successes out of
+ * up + down trials, z = CV_RANK_WILSON_Z; 0 when up + down is 0. */
+double cv_rank_wilson(uint64_t up, uint64_t down);
+
+/* Ranks n standings with the given tier weights in the given order and fills
+ * prev_rank from prev (the previous cycle's list in the same order; NULL when
+ * there is none).  On success *out is a new ranking whose list has order,
+ * entries, n_entries and total_votes (the sum of up + down over the ranked
+ * entries) set; cycle, opened_at_ms, closed_at_ms and scheduled_at_ms are 0
+ * for the caller to fill.  Returns 0, CV_EINVAL (order trending) or
+ * CV_ENOMEM; on failure *out is untouched. */
+int cv_rank_build(const cv_standing_t *standings, size_t n, const double weights[CV_TIERS],
+                  cv_rank_order_t order, const Canvass__V1__RankedList *prev, cv_ranking_t **out);
+
+/* The ranking's list: borrowed, valid until cv_ranking_destroy().  The caller
+ * may set its scalar fields (cycle, times) before packing it. */
+Canvass__V1__RankedList *cv_ranking_list(cv_ranking_t *r);
+
+/* Frees the ranking (not the borrowed standings).  Safe on NULL and twice;
+ * nulls *r_p. */
+void cv_ranking_destroy(cv_ranking_t **r_p);
+
+/* Re-sorts entries that are in score order (as every stored list is) into
+ * `order` and renumbers their rank 1..n.  CV_RANK_SCORE leaves them as they
+ * are.  Returns 0, CV_EINVAL (trending) or CV_ENOMEM (entries untouched). */
+int cv_rank_reorder(Canvass__V1__RankedEntry **entries, size_t n, cv_rank_order_t order);
+
+/* Sets each entry's prev_rank to the rank of the same feature id in prev
+ * (0 when prev is NULL or does not hold it).  Returns 0 or CV_ENOMEM
+ * (entries untouched). */
+int cv_rank_fill_prev(Canvass__V1__RankedEntry **entries, size_t n,
+                      const Canvass__V1__RankedList *prev);
+
+#endif

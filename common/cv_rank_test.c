@@ -1,0 +1,361 @@
+/* cv_rank tests: hand-computed rankings for every rule of DESIGN A5 -- tier
+ * weights, each tie-break in turn, status filtering, prev_rank, Wilson
+ * values and the wilson order -- plus the order names and their errors. */
+#include "cv_err.h"
+#include "cv_rank.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static const double default_weights[CV_TIERS] = {1, 3, 10};
+
+/* A standing with member up/down counts only, status open. */
+static cv_standing_t st(const char *id, uint64_t up, uint64_t down, uint64_t voters,
+                        uint64_t created_ms)
+{
+    cv_standing_t s = {.feature_id = id,
+                       .title = "t",
+                       .status = "open",
+                       .created_ms = created_ms,
+                       .voters = voters};
+    s.up[CV_TIER_MEMBER] = up;
+    s.down[CV_TIER_MEMBER] = down;
+    return s;
+}
+
+static Canvass__V1__RankedList *build(cv_ranking_t **r, const cv_standing_t *s, size_t n,
+                                      cv_rank_order_t order, const Canvass__V1__RankedList *prev)
+{
+    assert_int_equal(cv_rank_build(s, n, default_weights, order, prev, r), 0);
+    return cv_ranking_list(*r);
+}
+
+/* Asserts the list's feature ids, in rank order, and that ranks are 1..n. */
+static void assert_ids(const Canvass__V1__RankedList *l, size_t n, const char *const *ids)
+{
+    assert_int_equal(l->n_entries, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(l->entries[i]->feature_id, ids[i]);
+        assert_int_equal(l->entries[i]->rank, i + 1);
+    }
+}
+
+/* ---- scores --------------------------------------------------------------- */
+
+static void test_score_tier_weights(void **state)
+{
+    (void)state;
+    /* up: 2 member, 1 core, 1 honorary; down: 1 member, 1 honorary.
+     * default: 2*1 + 1*3 + 1*10 - 1*1 - 1*10 = 4 */
+    cv_standing_t s = st("F1", 2, 1, 5, 0);
+    s.up[CV_TIER_CORE] = 1;
+    s.up[CV_TIER_HONORARY] = 1;
+    s.down[CV_TIER_HONORARY] = 1;
+    assert_true(cv_rank_score(&s, default_weights) == 4.0);
+    /* weights 0.5 / 2 / 7: 2*0.5 + 2 + 7 - 0.5 - 7 = 2.5 */
+    const double w[CV_TIERS] = {0.5, 2, 7};
+    assert_true(cv_rank_score(&s, w) == 2.5);
+}
+
+static void test_honorary_outweighs_members(void **state)
+{
+    (void)state;
+    /* A: 9 member ups = 9.  B: 1 honorary up = 10.  C: 4 core ups = 12. */
+    cv_standing_t s[3] = {st("A", 9, 0, 9, 1), st("B", 0, 0, 1, 2), st("C", 0, 0, 4, 3)};
+    s[1].up[CV_TIER_HONORARY] = 1;
+    s[2].up[CV_TIER_CORE] = 4;
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 3, CV_RANK_SCORE, NULL);
+    assert_ids(l, 3, (const char *const[]){"C", "B", "A"});
+    assert_true(l->entries[0]->score == 12.0);
+    assert_true(l->entries[1]->score == 10.0);
+    assert_true(l->entries[2]->score == 9.0);
+    /* up and down are the unweighted sums over tiers */
+    assert_int_equal(l->entries[0]->up, 4);
+    assert_int_equal(l->entries[1]->up, 1);
+    assert_int_equal(l->total_votes, 14);
+    cv_ranking_destroy(&r);
+    assert_null(r);
+}
+
+static void test_negative_scores_rank_last(void **state)
+{
+    (void)state;
+    /* Z: 0 votes = 0; N: 1 up, 3 down = -2; P: 1 up = 1 */
+    cv_standing_t s[3] = {st("Z", 0, 0, 0, 1), st("N", 1, 3, 4, 2), st("P", 1, 0, 1, 3)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 3, CV_RANK_SCORE, NULL);
+    assert_ids(l, 3, (const char *const[]){"P", "Z", "N"});
+    assert_true(l->entries[2]->score == -2.0);
+    assert_int_equal(l->entries[2]->down, 3);
+    assert_int_equal(l->total_votes, 5);
+    cv_ranking_destroy(&r);
+}
+
+/* ---- tie-breaks ------------------------------------------------------------ */
+
+static void test_tiebreak_voters(void **state)
+{
+    (void)state;
+    /* Both score 2: A = 2 ups from 2 voters, B = 4 up 2 down from 6 voters.
+     * More distinct voters first, although A is older. */
+    cv_standing_t s[2] = {st("A", 2, 0, 2, 100), st("B", 4, 2, 6, 200)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 2, CV_RANK_SCORE, NULL);
+    assert_ids(l, 2, (const char *const[]){"B", "A"});
+    cv_ranking_destroy(&r);
+}
+
+static void test_tiebreak_older(void **state)
+{
+    (void)state;
+    /* Same score and voters: the older feature (smaller created_ms) first,
+     * although its id sorts later. */
+    cv_standing_t s[2] = {st("A", 3, 0, 3, 2000), st("B", 3, 0, 3, 1000)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 2, CV_RANK_SCORE, NULL);
+    assert_ids(l, 2, (const char *const[]){"B", "A"});
+    cv_ranking_destroy(&r);
+}
+
+static void test_tiebreak_id_bytewise(void **state)
+{
+    (void)state;
+    /* Everything equal: bytewise id order, so '-' (0x2d) < '9' < 'Z' < '_' <
+     * 'a', and a prefix sorts first. */
+    cv_standing_t s[6] = {st("Fa", 1, 0, 1, 5), st("F_", 1, 0, 1, 5), st("FZ", 1, 0, 1, 5),
+                          st("F9", 1, 0, 1, 5), st("F-", 1, 0, 1, 5), st("F", 1, 0, 1, 5)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 6, CV_RANK_SCORE, NULL);
+    assert_ids(l, 6, (const char *const[]){"F", "F-", "F9", "FZ", "F_", "Fa"});
+    cv_ranking_destroy(&r);
+}
+
+static void test_tiebreak_order_of_keys(void **state)
+{
+    (void)state;
+    /* Each key only matters when every key before it is equal:
+     *   S: score 5 (5 voters, newest, id last)
+     *   V: score 4, 9 voters
+     *   O: score 4, 3 voters, created 10
+     *   I1/I2: score 4, 3 voters, created 20 -> by id */
+    cv_standing_t s[5] = {st("I2", 4, 0, 3, 20), st("O", 4, 0, 3, 10), st("zS", 5, 0, 5, 99),
+                          st("I1", 4, 0, 3, 20), st("V", 5, 1, 9, 50)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 5, CV_RANK_SCORE, NULL);
+    assert_ids(l, 5, (const char *const[]){"zS", "V", "O", "I1", "I2"});
+    cv_ranking_destroy(&r);
+}
+
+/* ---- statuses ---------------------------------------------------------------- */
+
+static void test_status_filter(void **state)
+{
+    (void)state;
+    const char *status[] = {"open",   "planned", "in_progress", "shipped", "declined",
+                            "merged", "",        "OPEN"};
+    cv_standing_t s[8];
+    char ids[8][4];
+    for (int i = 0; i < 8; i++) {
+        snprintf(ids[i], sizeof ids[i], "F%d", i);
+        s[i] = st(ids[i], (uint64_t)(10 - i), 0, 1, 0);
+        s[i].status = status[i];
+    }
+    assert_true(cv_rank_status_ranked("open"));
+    assert_true(cv_rank_status_ranked("in_progress"));
+    assert_false(cv_rank_status_ranked("merged"));
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 8, CV_RANK_SCORE, NULL);
+    assert_ids(l, 3, (const char *const[]){"F0", "F1", "F2"});
+    assert_string_equal(l->entries[1]->status, "planned");
+    assert_string_equal(l->entries[2]->status, "in_progress");
+    /* total_votes counts the ranked features only: 10 + 9 + 8 */
+    assert_int_equal(l->total_votes, 27);
+    cv_ranking_destroy(&r);
+}
+
+static void test_empty_and_fields(void **state)
+{
+    (void)state;
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, NULL, 0, CV_RANK_SCORE, NULL);
+    assert_int_equal(l->n_entries, 0);
+    assert_int_equal(l->total_votes, 0);
+    assert_string_equal(l->order, "score");
+    cv_ranking_destroy(&r);
+
+    char *tags[] = {"ui", "camera"};
+    cv_standing_t s = st("F1", 2, 1, 3, 7);
+    s.title = "Dark mode";
+    s.tags = tags;
+    s.ntags = 2;
+    l = build(&r, &s, 1, CV_RANK_SCORE, NULL);
+    Canvass__V1__RankedEntry *e = l->entries[0];
+    assert_string_equal(e->title, "Dark mode");
+    assert_int_equal(e->n_tags, 2);
+    assert_string_equal(e->tags[1], "camera");
+    assert_int_equal(e->voters, 3);
+    assert_int_equal(e->prev_rank, 0);
+    assert_int_equal(l->cycle, 0);
+    assert_int_equal(l->closed_at_ms, 0);
+    /* The list packs and unpacks to the same content. */
+    size_t len;
+    uint8_t *buf = cv_codec_pack(&l->base, &len);
+    assert_non_null(buf);
+    Canvass__V1__RankedList *back = canvass__v1__ranked_list__unpack(NULL, len, buf);
+    assert_non_null(back);
+    assert_int_equal(back->n_entries, 1);
+    assert_string_equal(back->entries[0]->tags[0], "ui");
+    assert_true(back->entries[0]->score == 1.0);
+    canvass__v1__ranked_list__free_unpacked(back, NULL);
+    free(buf);
+    cv_ranking_destroy(&r);
+    cv_ranking_destroy(&r); /* safe twice */
+}
+
+/* ---- prev_rank ------------------------------------------------------------------ */
+
+static void test_prev_rank(void **state)
+{
+    (void)state;
+    /* Last cycle: B 1st, A 2nd, X 3rd (X has shipped since). */
+    cv_standing_t old[3] = {st("B", 9, 0, 9, 1), st("A", 5, 0, 5, 2), st("X", 1, 0, 1, 3)};
+    cv_ranking_t *rp = NULL;
+    Canvass__V1__RankedList *prev = build(&rp, old, 3, CV_RANK_SCORE, NULL);
+    /* This cycle: A 1st (was 2), N 2nd (new), B 3rd (was 1). */
+    cv_standing_t now[3] = {st("B", 9, 0, 9, 1), st("A", 20, 0, 20, 2), st("N", 10, 0, 1, 4)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, now, 3, CV_RANK_SCORE, prev);
+    assert_ids(l, 3, (const char *const[]){"A", "N", "B"});
+    assert_int_equal(l->entries[0]->prev_rank, 2);
+    assert_int_equal(l->entries[1]->prev_rank, 0);
+    assert_int_equal(l->entries[2]->prev_rank, 1);
+    /* Refilled against no previous list: all new. */
+    assert_int_equal(cv_rank_fill_prev(l->entries, l->n_entries, NULL), 0);
+    assert_int_equal(l->entries[0]->prev_rank, 0);
+    assert_int_equal(l->entries[2]->prev_rank, 0);
+    cv_ranking_destroy(&r);
+    cv_ranking_destroy(&rp);
+}
+
+/* ---- wilson ------------------------------------------------------------------------ */
+
+static void test_wilson_values(void **state)
+{
+    (void)state;
+    const double z2 = 1.96 * 1.96;
+    assert_true(cv_rank_wilson(0, 0) == 0.0);
+    /* With no down votes the bound is n / (n + z^2). */
+    assert_float_equal(cv_rank_wilson(1, 0), 1 / (1 + z2), 1e-12);
+    assert_float_equal(cv_rank_wilson(1, 0), 0.20654329147389294, 1e-12);
+    assert_float_equal(cv_rank_wilson(5, 0), 5 / (5 + z2), 1e-12);
+    assert_float_equal(cv_rank_wilson(5, 0), 0.565508505247919, 1e-12);
+    /* With no up votes the bound is 0. */
+    assert_float_equal(cv_rank_wilson(0, 5), 0.0, 1e-12);
+    /* p = 1/2, n = 20: (0.5 + z2/40 - 1.96 sqrt((0.25 + z2/80)/20)) / (1 + z2/20) */
+    assert_float_equal(cv_rank_wilson(10, 10), 0.2992949144298199, 1e-12);
+    assert_float_equal(cv_rank_wilson(1, 1), 0.09452865480086611, 1e-12);
+    assert_float_equal(cv_rank_wilson(3, 1), 0.30063605244263664, 1e-12);
+    assert_float_equal(cv_rank_wilson(6, 2), 0.40926987910258916, 1e-12);
+    assert_float_equal(cv_rank_wilson(90, 10), 0.8256326956323347, 1e-12);
+    /* More evidence at the same ratio raises the bound. */
+    assert_true(cv_rank_wilson(6, 2) > cv_rank_wilson(3, 1));
+}
+
+static void test_wilson_order(void **state)
+{
+    (void)state;
+    /* Member votes only, except T1:
+     *   A: 90 up 10 down  score 80  wilson 0.8256
+     *   B: 100 up 40 down score 60  wilson 0.6345
+     *   C: 5 up 0 down    score 5   wilson 0.5655
+     *   D: 2 up 0 down    score 2   wilson 0.3424
+     *   E: 6 up 2 down    score 4   wilson 0.4093
+     *   T1: honorary 1 up score 10, wilson 0.2065 (1 up)
+     *   T2: member 1 up   score 1,  wilson 0.2065: ties with T1, T1 first
+     *                     (higher score), although T2 is older.
+     *   Z: no votes, score 0, wilson 0 */
+    cv_standing_t s[8] = {st("A", 90, 10, 100, 1), st("B", 100, 40, 140, 2), st("C", 5, 0, 5, 3),
+                          st("D", 2, 0, 2, 4),     st("E", 6, 2, 8, 5),      st("T2", 1, 0, 1, 6),
+                          st("T1", 0, 0, 1, 7),    st("Z", 0, 0, 0, 8)};
+    s[6].up[CV_TIER_HONORARY] = 1;
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 8, CV_RANK_SCORE, NULL);
+    assert_ids(l, 8, (const char *const[]){"A", "B", "T1", "C", "E", "D", "T2", "Z"});
+    assert_int_equal(cv_rank_reorder(l->entries, l->n_entries, CV_RANK_WILSON), 0);
+    assert_ids(l, 8, (const char *const[]){"A", "B", "C", "E", "D", "T1", "T2", "Z"});
+    cv_ranking_destroy(&r);
+
+    /* Building in wilson order gives the same list, with order "wilson". */
+    l = build(&r, s, 8, CV_RANK_WILSON, NULL);
+    assert_ids(l, 8, (const char *const[]){"A", "B", "C", "E", "D", "T1", "T2", "Z"});
+    assert_string_equal(l->order, "wilson");
+    cv_ranking_destroy(&r);
+}
+
+static void test_reorder_score_is_identity(void **state)
+{
+    (void)state;
+    cv_standing_t s[3] = {st("A", 3, 0, 3, 1), st("B", 2, 0, 2, 2), st("C", 1, 0, 1, 3)};
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 3, CV_RANK_SCORE, NULL);
+    l->entries[0]->rank = 7; /* renumbered even when the order stays */
+    assert_int_equal(cv_rank_reorder(l->entries, l->n_entries, CV_RANK_SCORE), 0);
+    assert_ids(l, 3, (const char *const[]){"A", "B", "C"});
+    assert_int_equal(cv_rank_reorder(l->entries, l->n_entries, CV_RANK_TRENDING), CV_EINVAL);
+    cv_ranking_destroy(&r);
+}
+
+/* ---- orders ----------------------------------------------------------------- */
+
+static void test_order_parse(void **state)
+{
+    (void)state;
+    cv_rank_order_t o = CV_RANK_WILSON;
+    char err[128] = "";
+    assert_int_equal(cv_rank_order_parse("", &o, err, sizeof err), 0);
+    assert_int_equal(o, CV_RANK_SCORE);
+    assert_int_equal(cv_rank_order_parse("wilson", &o, err, sizeof err), 0);
+    assert_int_equal(o, CV_RANK_WILSON);
+    assert_int_equal(cv_rank_order_parse("score", &o, err, sizeof err), 0);
+    assert_int_equal(o, CV_RANK_SCORE);
+    assert_int_equal(cv_rank_order_parse("trending", &o, err, sizeof err), CV_EINVAL);
+    assert_string_equal(err, "order 'trending' is not available yet (score, wilson)");
+    assert_int_equal(cv_rank_order_parse("Score", &o, err, sizeof err), CV_EINVAL);
+    assert_string_equal(err, "unknown order 'Score' (score, trending, wilson)");
+    assert_int_equal(o, CV_RANK_SCORE); /* untouched on failure */
+    assert_string_equal(cv_rank_order_name(CV_RANK_WILSON), "wilson");
+
+    cv_standing_t s = st("A", 1, 0, 1, 1);
+    cv_ranking_t *r = NULL;
+    assert_int_equal(cv_rank_build(&s, 1, default_weights, CV_RANK_TRENDING, NULL, &r), CV_EINVAL);
+    assert_null(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_score_tier_weights),
+        cmocka_unit_test(test_honorary_outweighs_members),
+        cmocka_unit_test(test_negative_scores_rank_last),
+        cmocka_unit_test(test_tiebreak_voters),
+        cmocka_unit_test(test_tiebreak_older),
+        cmocka_unit_test(test_tiebreak_id_bytewise),
+        cmocka_unit_test(test_tiebreak_order_of_keys),
+        cmocka_unit_test(test_status_filter),
+        cmocka_unit_test(test_empty_and_fields),
+        cmocka_unit_test(test_prev_rank),
+        cmocka_unit_test(test_wilson_values),
+        cmocka_unit_test(test_wilson_order),
+        cmocka_unit_test(test_reorder_score_is_identity),
+        cmocka_unit_test(test_order_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,273 @@
+/* api: the release-manager REP API (see api.h).  Decodes an AdminRequest,
+ * dispatches to cycles.c and packs the AdminReply.  A ranked list in score
+ * order and uncut is answered by splicing the stored bytes into the reply
+ * rather than unpacking and packing them again, which is what guarantees
+ * that a closed cycle's list is byte-for-byte the one stored at its close. */
+#include "api.h"
+#include "cv_err.h"
+#include "cv_log.h"
+#include "cv_rank.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* AdminReply{status: INTERNAL, error: "out of memory"}, packed by hand so it
+ * can be sent when nothing can be allocated. */
+static const uint8_t nomem_reply[] = {
+    0x08, CV_ST_INTERNAL, 0x12, 13, 'o', 'u', 't', ' ', 'o', 'f', ' ', 'm', 'e', 'm', 'o', 'r',
+    'y'};
+
+/* ---- replies ---------------------------------------------------------------- */
+
+static uint8_t *pack_reply(Canvass__V1__AdminReply *r, size_t *len)
+{
+    return cv_codec_pack(&r->base, len);
+}
+
+static uint8_t *error_reply(cv_status_t st, const char *err, size_t *len)
+{
+    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
+    r.status = st;
+    r.error = (char *)err;
+    return pack_reply(&r, len);
+}
+
+/* AdminReply{status OK, ranked: <list bytes>}: status OK is proto3's default
+ * and not written, so the reply is field 10 (wire type 2) alone: the tag
+ * byte 0x52, the length as a varint, then the bytes unchanged. */
+static uint8_t *ranked_raw_reply(const uint8_t *list, size_t n, size_t *len)
+{
+    uint8_t *out = malloc(1 + 10 + n);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    out[k++] = (10 << 3) | 2;
+    for (uint64_t v = n;; v >>= 7) {
+        out[k++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+        if (v < 0x80)
+            break;
+    }
+    memcpy(out + k, list, n);
+    *len = k + n;
+    return out;
+}
+
+/* ---- ranked ------------------------------------------------------------------ */
+
+enum { CYCLE_LATEST, CYCLE_LIVE, CYCLE_NUMBER };
+
+/* Parses RankedQuery.cycle; -1 for anything but "", latest, live or a
+ * decimal number that fits in 64 bits. */
+static int parse_cycle(const char *s, uint64_t *n)
+{
+    if (!*s || !strcmp(s, "latest"))
+        return CYCLE_LATEST;
+    if (!strcmp(s, "live"))
+        return CYCLE_LIVE;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *n = v;
+    return CYCLE_NUMBER;
+}
+
+/* The previous cycle's list re-sorted into `order`, for prev_rank; NULL when
+ * there is none. */
+static Canvass__V1__RankedList *prev_in_order(pub_cycles_t *c, uint64_t cycle,
+                                              cv_rank_order_t order)
+{
+    uint8_t *buf;
+    size_t len;
+    char err[128];
+    if (cycle <= 1 || pub_cycles_get(c, cycle - 1, &buf, &len, err, sizeof err) != CV_ST_OK)
+        return NULL;
+    Canvass__V1__RankedList *prev = canvass__v1__ranked_list__unpack(NULL, len, buf);
+    free(buf);
+    if (prev && cv_rank_reorder(prev->entries, prev->n_entries, order) < 0) {
+        canvass__v1__ranked_list__free_unpacked(prev, NULL);
+        prev = NULL;
+    }
+    return prev;
+}
+
+static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, size_t *len)
+{
+    char err[256];
+    cv_rank_order_t order;
+    if (cv_rank_order_parse(q->order, &order, err, sizeof err) < 0)
+        return error_reply(CV_ST_INVALID, err, len);
+    uint64_t cycle = 0;
+    int kind = parse_cycle(q->cycle, &cycle);
+    if (kind < 0) {
+        snprintf(err, sizeof err, "bad cycle '%.64s' (a number, latest or live)", q->cycle);
+        return error_reply(CV_ST_INVALID, err, len);
+    }
+    uint8_t *buf = NULL;
+    size_t blen = 0;
+    cv_status_t st;
+    if (kind == CYCLE_LIVE) {
+        st = pub_cycles_live(c, &buf, &blen, err, sizeof err);
+    } else {
+        if (kind == CYCLE_LATEST)
+            cycle = pub_cycles_open_cycle(c) - 1;
+        if (cycle == 0 && kind == CYCLE_LATEST) {
+            snprintf(err, sizeof err, "no cycle has closed yet");
+            st = CV_ST_NOT_FOUND;
+        } else {
+            st = pub_cycles_get(c, cycle, &buf, &blen, err, sizeof err);
+        }
+    }
+    if (st != CV_ST_OK)
+        return error_reply(st, err, len);
+    if (order == CV_RANK_SCORE && q->limit == 0) {
+        uint8_t *out = ranked_raw_reply(buf, blen, len);
+        free(buf);
+        return out;
+    }
+
+    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, blen, buf);
+    if (!l) {
+        free(buf);
+        snprintf(err, sizeof err, "the list of cycle %llu is undecodable",
+                 (unsigned long long)cycle);
+        cv_log(CV_LOG_ERROR, "msg=\"%s\"", err);
+        return error_reply(CV_ST_INTERNAL, err, len);
+    }
+    uint8_t *out = NULL;
+    if (order == CV_RANK_SCORE && l->n_entries <= q->limit) {
+        out = ranked_raw_reply(buf, blen, len); /* nothing to cut: keep the bytes */
+        goto done;
+    }
+    /* Only score lists are stored; any other order is computed here, at pull
+     * time, from the stored score order (whose order also breaks its ties). */
+    char *stored_order = l->order;
+    size_t full = l->n_entries;
+    if (order != CV_RANK_SCORE) {
+        Canvass__V1__RankedList *prev = prev_in_order(c, l->cycle, order);
+        int rc = cv_rank_reorder(l->entries, full, order);
+        if (rc == 0)
+            rc = cv_rank_fill_prev(l->entries, full, prev);
+        if (prev)
+            canvass__v1__ranked_list__free_unpacked(prev, NULL);
+        if (rc < 0) {
+            out = error_reply(CV_ST_INTERNAL, "out of memory", len);
+            goto done;
+        }
+        l->order = (char *)cv_rank_order_name(order);
+    }
+    if (q->limit && q->limit < full)
+        l->n_entries = q->limit;
+    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
+    r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_RANKED;
+    r.ranked = l;
+    out = pack_reply(&r, len);
+    /* Give the unpacked message back what it owns before freeing it. */
+    l->n_entries = full;
+    l->order = stored_order;
+done:
+    canvass__v1__ranked_list__free_unpacked(l, NULL);
+    free(buf);
+    return out;
+}
+
+/* ---- cycles and close ------------------------------------------------------------------- */
+
+static uint8_t *do_cycles(pub_cycles_t *c, size_t *len)
+{
+    char err[256];
+    Canvass__V1__CycleInfo *infos = NULL;
+    size_t n = 0;
+    cv_status_t st = pub_cycles_list(c, &infos, &n, err, sizeof err);
+    if (st != CV_ST_OK)
+        return error_reply(st, err, len);
+    Canvass__V1__CycleInfo **ptrs = malloc(n * sizeof *ptrs);
+    if (!ptrs) {
+        free(infos);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &infos[i];
+    Canvass__V1__CycleList list = CANVASS__V1__CYCLE_LIST__INIT;
+    list.cycles = ptrs;
+    list.n_cycles = n;
+    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
+    r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_CYCLES;
+    r.cycles = &list;
+    uint8_t *out = pack_reply(&r, len);
+    free(ptrs);
+    free(infos);
+    return out;
+}
+
+static uint8_t *do_close(pub_cycles_t *c, size_t *len)
+{
+    char err[256];
+    Canvass__V1__CycleInfo info;
+    cv_log(CV_LOG_INFO, "msg=\"manual close requested\" cycle=%llu",
+           (unsigned long long)pub_cycles_open_cycle(c));
+    cv_status_t st = pub_cycles_close(c, 0, &info, err, sizeof err);
+    if (st != CV_ST_OK)
+        return error_reply(st, err, len);
+    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
+    r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_CLOSED;
+    r.closed = &info;
+    return pack_reply(&r, len);
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+uint8_t *pub_api_handle(pub_cycles_t *c, const uint8_t *req, size_t reqlen, size_t *len)
+{
+    Canvass__V1__AdminRequest *r = canvass__v1__admin_request__unpack(NULL, reqlen, req);
+    if (!r) {
+        cv_log(CV_LOG_INFO, "msg=\"undecodable admin request\" bytes=%zu", reqlen);
+        return error_reply(CV_ST_INVALID, "undecodable request", len);
+    }
+    uint8_t *out;
+    switch (r->op_case) {
+    case CANVASS__V1__ADMIN_REQUEST__OP_RANKED:
+        out = do_ranked(c, r->ranked, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_CYCLES:
+        out = do_cycles(c, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_CLOSE:
+        out = do_close(c, len);
+        break;
+    default:
+        out = error_reply(CV_ST_INVALID, "request has no operation (ranked, cycles or close)", len);
+        break;
+    }
+    canvass__v1__admin_request__free_unpacked(r, NULL);
+    return out;
+}
+
+int pub_api_serve(pub_cycles_t *c, cv_sock_t *rep)
+{
+    cv_parts_t parts;
+    int rc = cv_sock_recv(rep, &parts, 0);
+    if (rc == CV_EAGAIN || rc == CV_EIO)
+        return rc;
+    uint8_t *out;
+    size_t len = 0;
+    if (rc == 0 && parts.n == 1) {
+        out = pub_api_handle(c, parts.data[0], parts.size[0], &len);
+    } else {
+        /* Too many frames (the REP socket still owes an answer). */
+        cv_log(CV_LOG_INFO, "msg=\"undecodable admin request\" frames=%d", rc == 0 ? parts.n : -1);
+        out = error_reply(CV_ST_INVALID, "undecodable request", &len);
+    }
+    if (rc == 0)
+        cv_parts_free(&parts);
+    const void *data[1] = {out ? out : nomem_reply};
+    size_t size[1] = {out ? len : sizeof nomem_reply};
+    rc = cv_sock_send(rep, 1, data, size, 0);
+    free(out);
+    if (rc < 0)
+        cv_log(CV_LOG_WARN, "msg=\"cannot answer admin request\" err=\"%s\"", cv_strerror(rc));
+    return rc < 0 ? CV_EIO : 0;
+}

@@ -1,0 +1,96 @@
+/* cycles: the release cycles publish owns (DESIGN A5, A6, B1).
+ *
+ * Exactly one cycle is open at a time, numbered from 1.  Closing it asks
+ * every tally shard to close it, ranks the standings they report, stores the
+ * ranked list under the cycle's number for good, opens the next cycle and
+ * broadcasts the list on the PUB socket as "ranked" + RankedList.  The list
+ * is packed once, at the close: the bytes stored, broadcast and later served
+ * for that cycle are the same bytes.
+ *
+ * The cycle state (open cycle, when it opened, when it is due to close) and
+ * every closed cycle's list live in the store of history.h; a close commits
+ * its list and the new state in one transaction.
+ *
+ * The schedule: a close is due at due_ms.  A due time that passed while
+ * publish was down is honoured at start (a late close, which records the due
+ * time as scheduled_at_ms and the real time as closed_at_ms), unless the
+ * schedule text changed meanwhile.  A scheduled close that fails is retried
+ * every PUB_CLOSE_RETRY_MS; the cycle stays open until one succeeds.  A
+ * manual close leaves a future due time alone but replaces an overdue one,
+ * so the schedule then moves on from the manual close.
+ *
+ * Not thread-safe; closes never overlap because everything runs on the one
+ * thread that calls these functions.
+ */
+#ifndef PUB_CYCLES_H
+#define PUB_CYCLES_H
+
+#include "cv_bus.h"
+#include "cv_codec.h"
+#include "cv_sched.h"
+#include "shards.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PUB_CLOSE_RETRY_MS 3000
+
+typedef struct {
+    const char *data_dir;
+    const char *schedule_text; /* borrowed; what sched was parsed from */
+    cv_sched_t sched;
+    double weights[CV_TIERS];
+    long shard_timeout_ms;
+} pub_cycles_config_t;
+
+typedef struct pub_cycles pub_cycles_t;
+
+/* Opens the store in cfg->data_dir (which must exist), loads or initialises
+ * the meta (cycle 1 opens now on a fresh store) and works out when the next
+ * close is due.  shards and pub are borrowed and must outlive the object.
+ * Returns NULL on failure (logged). */
+pub_cycles_t *pub_cycles_new(const pub_cycles_config_t *cfg, pub_shards_t *shards, cv_sock_t *pub);
+
+/* Closes the store; safe on NULL and twice; nulls *c_p. */
+void pub_cycles_destroy(pub_cycles_t **c_p);
+
+/* The open cycle's number and opening time. */
+uint64_t pub_cycles_open_cycle(const pub_cycles_t *c);
+uint64_t pub_cycles_opened_at(const pub_cycles_t *c);
+
+/* When the schedule next closes the open cycle; 0 when manual. */
+uint64_t pub_cycles_due_ms(const pub_cycles_t *c);
+
+/* Runs a scheduled close if one is due (retrying a failed one at most every
+ * PUB_CLOSE_RETRY_MS).  Returns how many ms may pass before it needs to run
+ * again, at most 60000, or -1 when nothing is scheduled. */
+long pub_cycles_tick(pub_cycles_t *c);
+
+/* Closes the open cycle now.  scheduled_at_ms is the due time of a scheduled
+ * close, 0 for a manual one.  Returns CV_ST_OK and fills *info (state
+ * "closed"; its strings are static), or a status with the reason in err,
+ * e.g. UNAVAILABLE "shard 1 did not answer within 5000 ms"; the cycle then
+ * stays open and nothing is stored. */
+cv_status_t pub_cycles_close(pub_cycles_t *c, uint64_t scheduled_at_ms,
+                             Canvass__V1__CycleInfo *info, char *err, size_t errlen);
+
+/* The stored, packed RankedList of closed cycle `cycle`, copied into a new
+ * buffer the caller frees.  Returns CV_ST_OK, NOT_FOUND "cycle N is not
+ * closed", or INTERNAL (storage error). */
+cv_status_t pub_cycles_get(pub_cycles_t *c, uint64_t cycle, uint8_t **buf, size_t *len, char *err,
+                           size_t errlen);
+
+/* The open cycle ranked now, in score order, from every shard's live
+ * standings: a packed RankedList (cycle = the open cycle, closed_at_ms 0,
+ * scheduled_at_ms = the due time, 0 when manual) in a new buffer the caller
+ * frees.  Errors as for pub_cycles_close(). */
+cv_status_t pub_cycles_live(pub_cycles_t *c, uint8_t **buf, size_t *len, char *err, size_t errlen);
+
+/* Every closed cycle in order, then the open one (state "open", closed_at_ms
+ * 0, scheduled_at_ms = its due time or 0, no entries).  *infos is a new array
+ * of *n entries the caller frees with free(); its strings are static.
+ * Returns CV_ST_OK or INTERNAL. */
+cv_status_t pub_cycles_list(pub_cycles_t *c, Canvass__V1__CycleInfo **infos, size_t *n, char *err,
+                            size_t errlen);
+
+#endif

@@ -1,0 +1,216 @@
+/* canvass-publish: owns the release cycles (DESIGN A1, A5-A7, B1, B3).
+ *
+ * This file is the process: the config table, the sockets (PUB for the
+ * event stream, REP for the release-manager API, one DEALER per tally
+ * shard), and one single-threaded loop that waits on the REP socket and the
+ * shard sockets until the next scheduled close, serves requests, runs due
+ * closes and drops late shard replies.  The domain lives in cycles.c
+ * (closing, storing, the schedule), api.c (the REP API) and shards.c (the
+ * gather).  SIGTERM or SIGINT ends the loop; the store is then closed and
+ * the process exits 0.
+ */
+#include "api.h"
+#include "cv_bus.h"
+#include "cv_config.h"
+#include "cv_err.h"
+#include "cv_log.h"
+#include "cv_rank.h"
+#include "cv_sched.h"
+#include "cycles.h"
+#include "shards.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PROG "canvass-publish"
+
+/* The loop wakes at least this often, so a signal that lands just before
+ * the wait, or a wall clock that jumps, costs at most this long. */
+#define LOOP_WAKE_MS 1000
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static char *opt_tally, *opt_pub, *opt_rep, *opt_data, *opt_schedule, *opt_log_level;
+static double opt_weight[CV_TIERS];
+static long opt_shard_timeout_ms;
+
+static cv_config_opt_t options[] = {
+    {"tally", CV_CFG_STR, "tcp://127.0.0.1:7710", 0, 0, &opt_tally,
+     "tally shard ROUTER endpoints, comma-separated, in shard order"},
+    {"pub", CV_CFG_STR, "tcp://127.0.0.1:7720", 0, 0, &opt_pub,
+     "PUB endpoint to bind: ranked lists and events"},
+    {"rep", CV_CFG_STR, "tcp://127.0.0.1:7721", 0, 0, &opt_rep,
+     "REP endpoint to bind: release-manager API"},
+    {"data", CV_CFG_STR, "./var/publish", 0, 0, &opt_data, "data directory (cycle history)"},
+    {"schedule", CV_CFG_STR, "weekly:FRI@17:00Z", 0, 0, &opt_schedule,
+     "when cycles close: manual, every:<N>s, daily@HH:MM[Z|+HH:MM|-HH:MM], weekly:DAY@HH:MM[...]"},
+    {"weight-member", CV_CFG_DOUBLE, "1", 0, 0, &opt_weight[CV_TIER_MEMBER],
+     "score weight of a member's vote"},
+    {"weight-core", CV_CFG_DOUBLE, "3", 0, 0, &opt_weight[CV_TIER_CORE],
+     "score weight of a core member's vote"},
+    {"weight-honorary", CV_CFG_DOUBLE, "10", 0, 0, &opt_weight[CV_TIER_HONORARY],
+     "score weight of an honorary member's vote"},
+    {"shard-timeout-ms", CV_CFG_INT, "5000", 1, 600000, &opt_shard_timeout_ms,
+     "how long a close or live query waits for every shard"},
+    {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
+    {0},
+};
+
+/* mkdir -p: the store only creates its own, last directory. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Checks the settings cv_config cannot; prints a one-line reason. */
+static int check_options(pub_cycles_config_t *cfg, int *log_level)
+{
+    static const char *weight_names[CV_TIERS] = {"weight-member", "weight-core", "weight-honorary"};
+    char err[256];
+    if (cv_sched_parse(opt_schedule, &cfg->sched, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: bad --schedule '%s': %s\n", PROG, opt_schedule, err);
+        return -1;
+    }
+    for (int t = 0; t < CV_TIERS; t++) {
+        if (!isfinite(opt_weight[t]) || opt_weight[t] < 0) {
+            fprintf(stderr, "%s: --%s must be a number >= 0, got %g\n", PROG, weight_names[t],
+                    opt_weight[t]);
+            return -1;
+        }
+        cfg->weights[t] = opt_weight[t];
+    }
+    if ((*log_level = cv_log_level_parse(opt_log_level)) < 0) {
+        fprintf(stderr, "%s: bad --log-level '%s' (debug, info, warn, error)\n", PROG,
+                opt_log_level);
+        return -1;
+    }
+    cfg->data_dir = opt_data;
+    cfg->schedule_text = opt_schedule;
+    cfg->shard_timeout_ms = opt_shard_timeout_ms;
+    return 0;
+}
+
+/* Serves until a signal; returns the exit status. */
+static int run(pub_cycles_t *cycles, pub_shards_t *shards, cv_sock_t *rep)
+{
+    int nshards = pub_shards_count(shards);
+    cv_sock_t *socks[1 + PUB_SHARDS_MAX];
+    int readable[1 + PUB_SHARDS_MAX];
+    socks[0] = rep;
+    for (int i = 0; i < nshards; i++)
+        socks[1 + i] = pub_shards_sock(shards, i);
+    while (!stop_requested) {
+        long wait = pub_cycles_tick(cycles);
+        if (wait < 0 || wait > LOOP_WAKE_MS)
+            wait = LOOP_WAKE_MS;
+        if (stop_requested)
+            break;
+        int n = cv_bus_poll(socks, 1 + nshards, readable, wait);
+        if (n < 0) {
+            cv_log(CV_LOG_ERROR, "msg=\"poll failed\" err=\"%s\"", cv_strerror(n));
+            return 1;
+        }
+        /* A REQ client may pipeline nothing, but several clients may be
+         * queued: serve every waiting request before the next tick. */
+        if (readable[0])
+            while (!stop_requested && pub_api_serve(cycles, rep) == 0)
+                ;
+        for (int i = 0; i < nshards; i++)
+            if (readable[1 + i])
+                pub_shards_drain(shards, i);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int npos = 0;
+    int rc = cv_config_parse(PROG, PROG " [options]", options, argc, argv, 1, &npos);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return 2;
+    if (npos > 0) {
+        fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", PROG, argv[1]);
+        return 2;
+    }
+    pub_cycles_config_t cfg;
+    int log_level;
+    if (check_options(&cfg, &log_level) < 0)
+        return 2;
+    cv_log_init("publish", -1, log_level);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: the wait must return */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 1;
+    char err[256];
+    cv_bus_t *bus = NULL;
+    cv_sock_t *pub = NULL, *rep = NULL;
+    pub_shards_t *shards = NULL;
+    pub_cycles_t *cycles = NULL;
+    if (!(bus = cv_bus_new())) {
+        cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
+        goto out;
+    }
+    if (!(shards = pub_shards_new(bus, opt_tally, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        status = 2;
+        goto out;
+    }
+    if (make_dirs(opt_data) < 0) {
+        cv_log(CV_LOG_ERROR, "msg=\"cannot create data directory\" dir=%s err=\"%s\"", opt_data,
+               strerror(errno));
+        goto out;
+    }
+    pub = cv_sock_new(bus, CV_SOCK_PUB);
+    rep = cv_sock_new(bus, CV_SOCK_REP);
+    if (!pub || !rep || cv_sock_bind(pub, opt_pub) < 0 || cv_sock_bind(rep, opt_rep) < 0)
+        goto out;
+    if (!(cycles = pub_cycles_new(&cfg, shards, pub)))
+        goto out;
+    cv_log(CV_LOG_INFO,
+           "msg=\"started\" pub=%s rep=%s shards=%d tally=%s data=%s "
+           "weights=%g/%g/%g shard_timeout_ms=%ld",
+           opt_pub, opt_rep, pub_shards_count(shards), opt_tally, opt_data, cfg.weights[0],
+           cfg.weights[1], cfg.weights[2], cfg.shard_timeout_ms);
+    status = run(cycles, shards, rep);
+    cv_log(CV_LOG_INFO, "msg=\"stopping\" open_cycle=%llu",
+           (unsigned long long)pub_cycles_open_cycle(cycles));
+
+out:
+    pub_cycles_destroy(&cycles);
+    cv_sock_destroy(&rep);
+    cv_sock_destroy(&pub);
+    pub_shards_destroy(&shards);
+    cv_bus_destroy(&bus);
+    return status;
+}
