@@ -32,8 +32,8 @@ COMMON_OBJ  = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/canvass.pb-c.o
 COMMON_LIB  = $(BUILD)/libcanvass.a
 UNIT_SRC    = $(wildcard common/*_test.c)
 UNIT_BIN    = $(patsubst %.c,$(BUILD)/unit/%,$(notdir $(UNIT_SRC)))
-# A service's own tests, services/<svc>/X_test.c, are linked with X.o into
-# $(BUILD)/unit/<svc>_X_test.
+# A service's own tests, services/<svc>/X_test.c, are linked with that
+# service's objects other than main.o into $(BUILD)/unit/<svc>_X_test.
 SVC_UNIT_SRC = $(wildcard services/*/*_test.c)
 UNIT_BIN    += $(foreach t,$(SVC_UNIT_SRC),$(BUILD)/unit/$(word 2,$(subst /, ,$(t)))_$(basename $(notdir $(t))))
 
@@ -96,7 +96,7 @@ $(BUILD)/unit/%_test.o: common/%_test.c $(GEN_H)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c $< -o $@
 
 define service_unit_rule
-$(BUILD)/unit/$(1)_%_test: $(BUILD)/services/$(1)/%_test.o $(BUILD)/services/$(1)/%.o $$(COMMON_LIB)
+$(BUILD)/unit/$(1)_%_test: $(BUILD)/services/$(1)/%_test.o $$(filter-out %/main.o,$$($(1)_OBJ)) $$(COMMON_LIB)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
 endef

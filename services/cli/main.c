@@ -22,16 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-void cv_cli_fail(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("canvass: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* ---- talking to ingest ---------------------------------------------------- */
 
 static char *opt_server, *opt_app_key;
