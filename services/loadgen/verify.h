@@ -1,0 +1,35 @@
+/* verify: checks the loadgen's own record against the cluster.
+ *
+ * After a run, every vote the loadgen sent has a final reply, and its record
+ * says, per feature, how many users' stored votes are up and down.  The
+ * cluster's live ranked list (AdminRequest{ranked{cycle "live"}} to
+ * publish's REP socket, DESIGN A7) must report exactly those counts for every
+ * feature the run created: up, down and voters (distinct users with a
+ * non-zero vote; every loadgen vote is a member-tier vote).
+ *
+ * This only holds when no one else votes on those features, which is why
+ * the loadgen verifies only features it created itself (--setup).
+ */
+#ifndef CV_LOADGEN_VERIFY_H
+#define CV_LOADGEN_VERIFY_H
+
+#include "report.h"
+#include "workload.h"
+
+#include <stdio.h>
+
+typedef struct {
+    const char *publish; /* "host:port" or "tcp://host:port" of publish's REP socket */
+    const char *app_key; /* admin key, or NULL / "" */
+    long timeout_ms;     /* for the answer */
+} cv_verify_opts_t;
+
+/* Compares every named feature of w with the live list.  Prints each
+ * mismatch as one "verify: ..." line on out, and sets rep->verify,
+ * verify_features and verify_mismatches.  Returns 0 when everything matched,
+ * CV_EMISMATCH when something differed, or CV_EIO / CV_ETIMEOUT / CV_EDECODE
+ * / CV_ENOMEM when the list could not be had (with one line on out saying
+ * why). */
+int cv_verify(const cv_verify_opts_t *opts, const cv_workload_t *w, cv_report_t *rep, FILE *out);
+
+#endif
