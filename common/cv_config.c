@@ -66,6 +66,15 @@ static int set_value(const char *prog, const cv_config_opt_t *o, const char *val
     return CV_EINVAL;
 }
 
+static int is_bool_word(const char *w)
+{
+    static const char *words[] = {"on", "off", "true", "false", "yes", "no", "1", "0"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (!strcmp(w, words[i]))
+            return 1;
+    return 0;
+}
+
 void cv_config_help(const char *prog, const char *usage, const cv_config_opt_t *opts)
 {
     static const char *types[] = {"TEXT", "N", "", "X"};
@@ -123,6 +132,8 @@ int cv_config_parse(const char *prog, const char *usage, cv_config_opt_t *opts, 
             return CV_EINVAL;
         }
         const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->type == CV_CFG_BOOL && i + 1 < argc && is_bool_word(argv[i + 1]))
+            val = argv[++i]; /* "--setup off" reads as written */
         if (!val && o->type != CV_CFG_BOOL) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "%s: option --%s needs a value\n", prog, o->name);

@@ -4,7 +4,8 @@
  * help text.  cv_config_parse() then fills the variables from, in rising
  * order of precedence, the defaults, the environment (CANVASS_<NAME>, the
  * name upper-cased with '-' as '_') and the command line (--name value or
- * --name=value; a BOOL flag alone means true).  --help prints the table.
+ * --name=value; a BOOL flag alone means true, and may be followed by one of
+ * on/off/true/false/yes/no/1/0).  --help prints the table.
  *
  *   static long port; static char *data_dir;
  *   static cv_config_opt_t opts[] = {
