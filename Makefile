@@ -21,7 +21,8 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(INCLUDES) $(CFLAGS)
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
            protobuf-compiler liblmdb-dev lmdb-utils libuv1-dev libsodium-dev libcmocka-dev \
-           libmicrohttpd-dev libjansson-dev uthash-dev python3 python3-protobuf python3-zmq
+           libmicrohttpd-dev libjansson-dev uthash-dev libhiredis-dev libpq-dev \
+           python3 python3-protobuf python3-zmq
 
 GEN_C   = $(BUILD)/gen/canvass.pb-c.c
 GEN_H   = $(BUILD)/gen/canvass.pb-c.h
@@ -85,6 +86,10 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s),$(BIN)/canvass-$(s))))
 $(eval $(call service_rule,cli,$(BIN)/canvass))
 $(eval $(call service_rule,loadgen,$(BIN)/canvass-loadgen))
+# The load generator also drives the peers it is compared with (bench/).
+LOADGEN_LIBS = -lhiredis -lpq
+$(BIN)/canvass-loadgen: LDLIBS += $(LOADGEN_LIBS)
+$(BUILD)/unit/loadgen_%_test: LDLIBS += $(LOADGEN_LIBS)
 
 # Unit tests: one cmocka binary per *_test.c, linked with the common library
 # (and, for a service's test, that service's objects other than main.c).

@@ -1,11 +1,14 @@
 /* cv_rank: ranking a cycle's standings (see cv_rank.h).
  *
- * Building a ranking sorts an array of small keys (score, voters, created,
- * id, input index) rather than the entries themselves, then lays the
- * RankedEntry structures out in rank order in one block.  Re-sorting an
- * existing list (wilson) sorts (key, position) pairs, which makes the sort
- * stable without relying on qsort being stable: equal keys keep the order the
- * list already had, i.e. the score order.
+ * Building a ranking always builds the score order first: it sorts an array
+ * of small keys (score, voters, created, id, input index) rather than the
+ * entries themselves, then lays the RankedEntry structures out in rank order
+ * in one block.  Any other order is then reached by re-sorting those entries
+ * with cv_rank_reorder(), the very function that re-sorts a stored list, so
+ * a list built in an order and a stored list re-sorted into it cannot
+ * disagree.  Re-sorting sorts (key, position) records, the position in the
+ * score order being the last key: the sort is total and stable without
+ * relying on qsort being stable.
  */
 #include "cv_rank.h"
 #include "cv_err.h"
@@ -34,10 +37,11 @@ int cv_rank_order_parse(const char *name, cv_rank_order_t *out, char *err, size_
         *out = CV_RANK_WILSON;
         return 0;
     }
-    if (!strcmp(name, "trending"))
-        snprintf(err, errlen, "order 'trending' is not available yet (score, wilson)");
-    else
-        snprintf(err, errlen, "unknown order '%s' (score, trending, wilson)", name);
+    if (!strcmp(name, "trending")) {
+        *out = CV_RANK_TRENDING;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown order '%.64s' (score, trending, wilson)", name);
     return CV_EINVAL;
 }
 
@@ -65,6 +69,20 @@ double cv_rank_score(const cv_standing_t *s, const double weights[CV_TIERS])
     for (int t = 0; t < CV_TIERS; t++)
         score += weights[t] * (double)s->up[t] - weights[t] * (double)s->down[t];
     return score;
+}
+
+/* A shard's trend is outside input: NaN would make the sort inconsistent. */
+static double finite_or_zero(double v)
+{
+    return isfinite(v) ? v : 0;
+}
+
+double cv_rank_trending(const cv_standing_t *s, const double weights[CV_TIERS])
+{
+    double trend = 0;
+    for (int t = 0; t < CV_TIERS; t++)
+        trend += weights[t] * finite_or_zero(s->trend[t]);
+    return trend;
 }
 
 double cv_rank_wilson(uint64_t up, uint64_t down)
@@ -114,8 +132,6 @@ static uint64_t sum_tiers(const uint64_t v[CV_TIERS])
 int cv_rank_build(const cv_standing_t *standings, size_t n, const double weights[CV_TIERS],
                   cv_rank_order_t order, const Canvass__V1__RankedList *prev, cv_ranking_t **out)
 {
-    if (order == CV_RANK_TRENDING)
-        return CV_EINVAL;
     cv_ranking_t *r = calloc(1, sizeof *r);
     score_key_t *keys = calloc(n ? n : 1, sizeof *keys);
     if (!r || !keys)
@@ -149,6 +165,8 @@ int cv_rank_build(const cv_standing_t *standings, size_t n, const double weights
         e->tags = s->tags;
         e->n_tags = s->ntags;
         e->score = keys[i].score;
+        e->trend = cv_rank_trending(s, weights);
+        e->created_ms = s->created_ms;
         e->up = sum_tiers(s->up);
         e->down = sum_tiers(s->down);
         e->voters = s->voters;
@@ -190,12 +208,13 @@ void cv_ranking_destroy(cv_ranking_t **r_p)
 /* ---- re-sorting and movers ------------------------------------------------ */
 
 typedef struct {
-    double key;
-    size_t pos; /* position in the score order: the tie-break */
+    double key; /* wilson bound or trend: descending */
+    size_t pos; /* position in the score order: the last tie-break */
     Canvass__V1__RankedEntry *e;
 } order_key_t;
 
-static int cmp_order_key(const void *pa, const void *pb)
+/* wilson: the bound, then the score order itself. */
+static int cmp_wilson_key(const void *pa, const void *pb)
 {
     const order_key_t *a = pa, *b = pb;
     if (a->key != b->key)
@@ -203,18 +222,37 @@ static int cmp_order_key(const void *pa, const void *pb)
     return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
+/* trending: the trend, then the score order's tie-breaks without the score
+ * (voters, older first, id); the position only splits duplicate ids. */
+static int cmp_trending_key(const void *pa, const void *pb)
+{
+    const order_key_t *a = pa, *b = pb;
+    if (a->key != b->key)
+        return a->key > b->key ? -1 : 1;
+    if (a->e->voters != b->e->voters)
+        return a->e->voters > b->e->voters ? -1 : 1;
+    if (a->e->created_ms != b->e->created_ms)
+        return a->e->created_ms < b->e->created_ms ? -1 : 1;
+    int c = strcmp(a->e->feature_id, b->e->feature_id);
+    if (c)
+        return c;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
 int cv_rank_reorder(Canvass__V1__RankedEntry **entries, size_t n, cv_rank_order_t order)
 {
-    if (order == CV_RANK_TRENDING)
-        return CV_EINVAL;
-    if (order == CV_RANK_WILSON && n > 0) {
+    if (order != CV_RANK_SCORE && n > 0) {
         order_key_t *keys = malloc(n * sizeof *keys);
         if (!keys)
             return CV_ENOMEM;
-        for (size_t i = 0; i < n; i++)
-            keys[i] =
-                (order_key_t){cv_rank_wilson(entries[i]->up, entries[i]->down), i, entries[i]};
-        qsort(keys, n, sizeof *keys, cmp_order_key);
+        for (size_t i = 0; i < n; i++) {
+            Canvass__V1__RankedEntry *e = entries[i];
+            double key = order == CV_RANK_WILSON ? cv_rank_wilson(e->up, e->down)
+                                                 : finite_or_zero(e->trend);
+            keys[i] = (order_key_t){key, i, e};
+        }
+        qsort(keys, n, sizeof *keys,
+              order == CV_RANK_WILSON ? cmp_wilson_key : cmp_trending_key);
         for (size_t i = 0; i < n; i++)
             entries[i] = keys[i].e;
         free(keys);

@@ -1,25 +1,32 @@
-/* cv_rank: the ranked list of a release cycle (DESIGN A5).
+/* cv_rank: the ranked list of a release cycle (DESIGN A5; docs/ORDERS.md).
  *
  * The tally shards report one standing per feature: per-tier up and down
- * counts, distinct voters, status and creation time.  Ranking keeps only the
- * features whose status is open, planned or in_progress and orders them by
+ * counts, per-tier trend, distinct voters, status and creation time.
+ * Ranking keeps only the features whose status is open, planned or
+ * in_progress and orders them by one of
  *
- *   score    = sum over tiers t of weight[t] * up[t] - weight[t] * down[t]
- *              (descending), then voters (descending), then created_ms
+ *   score    = sum over tiers t of weight[t] * (up[t] - down[t]),
+ *              descending, then voters (descending), then created_ms
  *              (ascending: the older feature first), then feature id
- *              (bytewise ascending).  This is the "score" order, the one
- *              stored for every closed cycle.
+ *              (bytewise ascending).  This is the order every closed
+ *              cycle's list is stored in.
+ *   trending = sum over tiers t of weight[t] * trend[t] (the shard's
+ *              decayed net votes gained in the open cycle), descending,
+ *              then the score order's tie-breaks without the score:
+ *              voters (descending), created_ms (ascending), feature id.
  *   wilson   = the lower bound of the Wilson score interval on the
  *              unweighted up / down counts with z = 1.96 (0 without votes),
- *              descending; ties keep the score order above.  A stored
- *              RankedEntry has no created_ms, so a list is re-sorted by
- *              wilson from its score order (cv_rank_reorder), and the score
- *              order is also what breaks wilson ties: a list built as wilson
- *              and a stored list re-sorted by wilson always agree.
- *   trending = not implemented yet: parsing and building reject it.
+ *              descending, then the whole score order (score, voters,
+ *              created_ms, feature id).
+ *
+ * Every entry carries, whatever the order, its weighted score (`score`),
+ * its weighted trend (`trend`) and its creation time (`created_ms`), so a
+ * stored list can be re-sorted into any order later (cv_rank_reorder) and
+ * gives exactly the list cv_rank_build would have built in that order.
+ * A non-finite trend (NaN, infinity) from a shard counts as 0.
  *
  * Ranks are 1..n.  prev_rank is the feature's rank in the previous cycle's
- * list (0 when it was not ranked there).
+ * list in the same order (0 when it was not ranked there).
  *
  * The result is a canvass.v1 RankedList ready to pack.  Ownership: the
  * ranking owns the list and its RankedEntry structures; every string and
@@ -50,15 +57,16 @@ typedef struct {
     uint64_t created_ms;
     uint64_t up[CV_TIERS]; /* indexed by CV_TIER_* */
     uint64_t down[CV_TIERS];
+    double trend[CV_TIERS]; /* FeatureStanding.trend: decayed net votes gained */
     uint64_t voters; /* distinct users with a non-zero vote */
 } cv_standing_t;
 
 typedef struct cv_ranking cv_ranking_t;
 
-/* Parses an order name: "" and "score" -> CV_RANK_SCORE, "wilson" ->
- * CV_RANK_WILSON.  Returns 0, or CV_EINVAL after writing the reason into err
- * (NUL-terminated, truncated to errlen):
- *   "order 'trending' is not available yet (score, wilson)"
+/* Parses an order name: "" and "score" -> CV_RANK_SCORE, "trending" ->
+ * CV_RANK_TRENDING, "wilson" -> CV_RANK_WILSON (case matters).  Returns 0,
+ * or CV_EINVAL after writing the reason into err (NUL-terminated, truncated
+ * to errlen) and leaving *out untouched:
  *   "unknown order 'x' (score, trending, wilson)" */
 int cv_rank_order_parse(const char *name, cv_rank_order_t *out, char *err, size_t errlen);
 
@@ -71,6 +79,10 @@ bool cv_rank_status_ranked(const char *status);
 /* The weighted score of a standing (see above). */
 double cv_rank_score(const cv_standing_t *s, const double weights[CV_TIERS]);
 
+/* The weighted trend of a standing: sum of weight[t] * trend[t], with a
+ * non-finite trend[t] counted as 0. */
+double cv_rank_trending(const cv_standing_t *s, const double weights[CV_TIERS]);
+
 /* The lower bound of the Wilson score interval for up successes out of
  * up + down trials, z = CV_RANK_WILSON_Z; 0 when up + down is 0. */
 double cv_rank_wilson(uint64_t up, uint64_t down);
@@ -80,8 +92,9 @@ double cv_rank_wilson(uint64_t up, uint64_t down);
  * there is none).  On success *out is a new ranking whose list has order,
  * entries, n_entries and total_votes (the sum of up + down over the ranked
  * entries) set; cycle, opened_at_ms, closed_at_ms and scheduled_at_ms are 0
- * for the caller to fill.  Returns 0, CV_EINVAL (order trending) or
- * CV_ENOMEM; on failure *out is untouched. */
+ * for the caller to fill.  Each entry has score, trend and created_ms set
+ * as described above.  Returns 0 or CV_ENOMEM; on failure *out is
+ * untouched. */
 int cv_rank_build(const cv_standing_t *standings, size_t n, const double weights[CV_TIERS],
                   cv_rank_order_t order, const Canvass__V1__RankedList *prev, cv_ranking_t **out);
 
@@ -94,8 +107,11 @@ Canvass__V1__RankedList *cv_ranking_list(cv_ranking_t *r);
 void cv_ranking_destroy(cv_ranking_t **r_p);
 
 /* Re-sorts entries that are in score order (as every stored list is) into
- * `order` and renumbers their rank 1..n.  CV_RANK_SCORE leaves them as they
- * are.  Returns 0, CV_EINVAL (trending) or CV_ENOMEM (entries untouched). */
+ * `order`, from their score, trend, up, down, voters, created_ms and
+ * feature_id fields, and renumbers their rank 1..n.  CV_RANK_SCORE leaves
+ * them as they are.  (Lists stored before entries carried trend and
+ * created_ms re-sort as if both were 0.)  Returns 0 or CV_ENOMEM (entries
+ * untouched). */
 int cv_rank_reorder(Canvass__V1__RankedEntry **entries, size_t n, cv_rank_order_t order);
 
 /* Sets each entry's prev_rank to the rank of the same feature id in prev

@@ -1,9 +1,12 @@
-/* cv_rank tests: hand-computed rankings for every rule of DESIGN A5 -- tier
- * weights, each tie-break in turn, status filtering, prev_rank, Wilson
- * values and the wilson order -- plus the order names and their errors. */
+/* cv_rank tests: hand-computed rankings for every rule of DESIGN A5 and
+ * docs/ORDERS.md -- tier weights, each tie-break in turn, status filtering,
+ * prev_rank, Wilson values and the wilson order, weighted trends and the
+ * trending order (built and re-sorted from a stored list) -- plus the order
+ * names and their errors. */
 #include "cv_err.h"
 #include "cv_rank.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,7 +312,157 @@ static void test_reorder_score_is_identity(void **state)
     l->entries[0]->rank = 7; /* renumbered even when the order stays */
     assert_int_equal(cv_rank_reorder(l->entries, l->n_entries, CV_RANK_SCORE), 0);
     assert_ids(l, 3, (const char *const[]){"A", "B", "C"});
-    assert_int_equal(cv_rank_reorder(l->entries, l->n_entries, CV_RANK_TRENDING), CV_EINVAL);
+    cv_ranking_destroy(&r);
+}
+
+/* ---- trending ---------------------------------------------------------------- */
+
+static void test_trending_values(void **state)
+{
+    (void)state;
+    /* docs/ORDERS.md: trend (member, core, honorary) = (0.5, 0.5, 0.25) with
+     * weights 1/3/10 gives 0.5 + 1.5 + 2.5 = 4.5 */
+    cv_standing_t s = st("F1", 0, 0, 0, 0);
+    s.trend[CV_TIER_MEMBER] = 0.5;
+    s.trend[CV_TIER_CORE] = 0.5;
+    s.trend[CV_TIER_HONORARY] = 0.25;
+    assert_true(cv_rank_trending(&s, default_weights) == 4.5);
+    const double w[CV_TIERS] = {2, 0, 1};
+    assert_true(cv_rank_trending(&s, w) == 1.25);
+    /* Down votes gained make it negative. */
+    s.trend[CV_TIER_CORE] = -1.5;
+    assert_true(cv_rank_trending(&s, default_weights) == 0.5 - 4.5 + 2.5);
+    /* A shard sending NaN or infinity is not trusted: that tier counts 0. */
+    s.trend[CV_TIER_CORE] = NAN;
+    assert_true(cv_rank_trending(&s, default_weights) == 3.0);
+    s.trend[CV_TIER_HONORARY] = -INFINITY;
+    assert_true(cv_rank_trending(&s, default_weights) == 0.5);
+}
+
+/* The trending example of docs/ORDERS.md, weights 1/3/10:
+ *   C: honorary trend 0.25             -> 2.5
+ *   B: member 0.5, core 0.5, 3 voters  -> 2.0
+ *   A: member 2.0, 2 voters            -> 2.0 (fewer voters than B)
+ *   O: member 2.0, 2 voters, older     -> 2.0 (older than A, same voters)
+ *   E: no change this cycle, score 50  -> 0
+ *   D: member -1.0 (a down vote)       -> -1.0
+ * Score order: E (50), A (5), O (5), B (4), D (3), C (1). */
+static void trending_example(cv_standing_t s[6])
+{
+    s[0] = st("A", 5, 0, 2, 200);
+    s[0].trend[CV_TIER_MEMBER] = 2.0;
+    s[1] = st("B", 4, 0, 3, 300);
+    s[1].trend[CV_TIER_MEMBER] = 0.5;
+    s[1].trend[CV_TIER_CORE] = 0.5;
+    s[2] = st("C", 1, 0, 1, 400);
+    s[2].trend[CV_TIER_HONORARY] = 0.25;
+    s[3] = st("D", 4, 1, 5, 500);
+    s[3].trend[CV_TIER_MEMBER] = -1.0;
+    s[4] = st("E", 50, 0, 50, 600);
+    s[5] = st("O", 5, 0, 2, 100);
+    s[5].trend[CV_TIER_MEMBER] = 2.0;
+}
+
+static void test_trending_order(void **state)
+{
+    (void)state;
+    cv_standing_t s[6];
+    trending_example(s);
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 6, CV_RANK_TRENDING, NULL);
+    assert_string_equal(l->order, "trending");
+    assert_ids(l, 6, (const char *const[]){"C", "B", "O", "A", "E", "D"});
+    /* score stays the weighted score; trend and created_ms are carried */
+    assert_true(l->entries[0]->trend == 2.5);
+    assert_true(l->entries[0]->score == 1.0);
+    assert_int_equal(l->entries[0]->created_ms, 400);
+    assert_true(l->entries[1]->trend == 2.0);
+    assert_true(l->entries[4]->trend == 0.0);
+    assert_true(l->entries[4]->score == 50.0);
+    assert_true(l->entries[5]->trend == -1.0);
+    assert_true(l->entries[5]->score == 3.0);
+    cv_ranking_destroy(&r);
+}
+
+static void test_trending_from_stored_list(void **state)
+{
+    (void)state;
+    /* A list stored in score order (packed, unpacked: only the wire fields
+     * survive) re-sorts into the same trending list as one built so. */
+    cv_standing_t s[6];
+    trending_example(s);
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 6, CV_RANK_SCORE, NULL);
+    assert_ids(l, 6, (const char *const[]){"E", "O", "A", "B", "D", "C"});
+    size_t len;
+    uint8_t *buf = cv_codec_pack(&l->base, &len);
+    assert_non_null(buf);
+    cv_ranking_destroy(&r);
+    Canvass__V1__RankedList *back = canvass__v1__ranked_list__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(back);
+    assert_int_equal(back->entries[0]->created_ms, 600);
+    assert_true(back->entries[1]->trend == 2.0);
+    assert_int_equal(cv_rank_reorder(back->entries, back->n_entries, CV_RANK_TRENDING), 0);
+    assert_ids(back, 6, (const char *const[]){"C", "B", "O", "A", "E", "D"});
+    /* and on to wilson: E 50/0 .9286, A and O 5/0 .5655, B 4/0 .5101,
+     * D 4/1 .3755, C 1/0 .2065; A and O tie on the bound and keep the score
+     * order (O older). */
+    assert_int_equal(cv_rank_reorder(back->entries, back->n_entries, CV_RANK_WILSON), 0);
+    assert_ids(back, 6, (const char *const[]){"E", "O", "A", "B", "D", "C"});
+    canvass__v1__ranked_list__free_unpacked(back, NULL);
+}
+
+static void test_trending_ties_skip_score(void **state)
+{
+    (void)state;
+    /* Equal trends are not split by score: more voters first even with a
+     * lower score, then the older feature, then the id. */
+    cv_standing_t s[4] = {st("HI", 100, 0, 2, 10), st("LO", 1, 0, 3, 20), st("N2", 7, 0, 2, 5),
+                          st("N1", 7, 0, 2, 5)};
+    for (int i = 0; i < 4; i++)
+        s[i].trend[CV_TIER_CORE] = 1.0 / 3; /* weighted: 1 */
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 4, CV_RANK_TRENDING, NULL);
+    assert_ids(l, 4, (const char *const[]){"LO", "N1", "N2", "HI"});
+    cv_ranking_destroy(&r);
+}
+
+static void test_trending_prev_rank(void **state)
+{
+    (void)state;
+    /* prev is the previous list in the same order: A was 2nd by trend. */
+    cv_standing_t old[2] = {st("A", 9, 0, 9, 1), st("B", 1, 0, 1, 2)};
+    old[1].trend[CV_TIER_MEMBER] = 1;
+    cv_ranking_t *rp = NULL;
+    Canvass__V1__RankedList *prev = build(&rp, old, 2, CV_RANK_TRENDING, NULL);
+    assert_ids(prev, 2, (const char *const[]){"B", "A"});
+    cv_standing_t now[2] = {st("A", 9, 0, 9, 1), st("B", 1, 0, 1, 2)};
+    now[0].trend[CV_TIER_MEMBER] = 3;
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, now, 2, CV_RANK_TRENDING, prev);
+    assert_ids(l, 2, (const char *const[]){"A", "B"});
+    assert_int_equal(l->entries[0]->prev_rank, 2);
+    assert_int_equal(l->entries[1]->prev_rank, 1);
+    cv_ranking_destroy(&r);
+    cv_ranking_destroy(&rp);
+}
+
+static void test_trending_nan_from_shard(void **state)
+{
+    (void)state;
+    /* A NaN trend counts 0 and the sort stays total. */
+    cv_standing_t s[3] = {st("A", 1, 0, 1, 1), st("B", 1, 0, 1, 2), st("C", 1, 0, 1, 3)};
+    s[0].trend[CV_TIER_MEMBER] = NAN;
+    s[1].trend[CV_TIER_MEMBER] = -0.5;
+    s[2].trend[CV_TIER_MEMBER] = 0.5;
+    cv_ranking_t *r = NULL;
+    Canvass__V1__RankedList *l = build(&r, s, 3, CV_RANK_TRENDING, NULL);
+    assert_ids(l, 3, (const char *const[]){"C", "A", "B"});
+    assert_true(l->entries[1]->trend == 0.0);
+    l->entries[0]->trend = NAN; /* a stored entry holding NaN: also 0 */
+    assert_int_equal(cv_rank_reorder(l->entries, 3, CV_RANK_TRENDING), 0);
+    assert_ids(l, 3, (const char *const[]){"A", "C", "B"});
     cv_ranking_destroy(&r);
 }
 
@@ -326,17 +479,16 @@ static void test_order_parse(void **state)
     assert_int_equal(o, CV_RANK_WILSON);
     assert_int_equal(cv_rank_order_parse("score", &o, err, sizeof err), 0);
     assert_int_equal(o, CV_RANK_SCORE);
-    assert_int_equal(cv_rank_order_parse("trending", &o, err, sizeof err), CV_EINVAL);
-    assert_string_equal(err, "order 'trending' is not available yet (score, wilson)");
+    assert_int_equal(cv_rank_order_parse("trending", &o, err, sizeof err), 0);
+    assert_int_equal(o, CV_RANK_TRENDING);
     assert_int_equal(cv_rank_order_parse("Score", &o, err, sizeof err), CV_EINVAL);
     assert_string_equal(err, "unknown order 'Score' (score, trending, wilson)");
-    assert_int_equal(o, CV_RANK_SCORE); /* untouched on failure */
+    assert_int_equal(o, CV_RANK_TRENDING); /* untouched on failure */
+    assert_int_equal(cv_rank_order_parse("hot", &o, err, sizeof err), CV_EINVAL);
+    assert_string_equal(err, "unknown order 'hot' (score, trending, wilson)");
     assert_string_equal(cv_rank_order_name(CV_RANK_WILSON), "wilson");
-
-    cv_standing_t s = st("A", 1, 0, 1, 1);
-    cv_ranking_t *r = NULL;
-    assert_int_equal(cv_rank_build(&s, 1, default_weights, CV_RANK_TRENDING, NULL, &r), CV_EINVAL);
-    assert_null(r);
+    assert_string_equal(cv_rank_order_name(CV_RANK_TRENDING), "trending");
+    assert_string_equal(cv_rank_order_name(CV_RANK_SCORE), "score");
 }
 
 int main(void)
@@ -355,6 +507,12 @@ int main(void)
         cmocka_unit_test(test_wilson_values),
         cmocka_unit_test(test_wilson_order),
         cmocka_unit_test(test_reorder_score_is_identity),
+        cmocka_unit_test(test_trending_values),
+        cmocka_unit_test(test_trending_order),
+        cmocka_unit_test(test_trending_from_stored_list),
+        cmocka_unit_test(test_trending_ties_skip_score),
+        cmocka_unit_test(test_trending_prev_rank),
+        cmocka_unit_test(test_trending_nan_from_shard),
         cmocka_unit_test(test_order_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include "cv_votes.h"
 #include "cv_err.h"
 
+#include <math.h>
 #include <string.h>
 
 static void put_u64(uint8_t *p, uint64_t v)
@@ -152,4 +153,72 @@ int cv_counts_equal(const cv_counts_t *a, const cv_counts_t *b)
         if (a->up[t] != b->up[t] || a->down[t] != b->down[t])
             return 0;
     return a->voters == b->voters;
+}
+
+/* ---- trends ------------------------------------------------------------- */
+
+void cv_trend_encode(const cv_trend_t *tr, uint8_t out[CV_TREND_REC_SIZE])
+{
+    put_u64(out, tr->cycle);
+    put_u64(out + 8, tr->base_ms);
+    for (int t = 0; t < CV_TIERS; t++) {
+        uint64_t bits;
+        memcpy(&bits, &tr->gain[t], sizeof bits);
+        put_u64(out + 16 + 8 * t, bits);
+    }
+}
+
+int cv_trend_decode(const void *buf, size_t len, cv_trend_t *tr)
+{
+    const uint8_t *p = buf;
+    double gain[CV_TIERS];
+    if (len != CV_TREND_REC_SIZE)
+        return CV_EDECODE;
+    for (int t = 0; t < CV_TIERS; t++) {
+        uint64_t bits = get_u64(p + 16 + 8 * t);
+        memcpy(&gain[t], &bits, sizeof bits);
+        if (!isfinite(gain[t]))
+            return CV_EDECODE;
+    }
+    tr->cycle = get_u64(p);
+    tr->base_ms = get_u64(p + 8);
+    memcpy(tr->gain, gain, sizeof gain);
+    return 0;
+}
+
+/* (a - b) / half_life in half-lives, signed; ms values are far below 2^53,
+ * so the conversions are exact. */
+static double half_lives(uint64_t a, uint64_t b, uint64_t half_life_ms)
+{
+    return ((double)a - (double)b) / (double)half_life_ms;
+}
+
+void cv_trend_add(cv_trend_t *tr, const cv_vote_rec_t *old, const cv_vote_rec_t *next,
+                  uint64_t vote_ms, uint64_t half_life_ms)
+{
+    double d[CV_TIERS] = {0};
+    if (old && old->value != 0 && old->tier < CV_TIERS)
+        d[old->tier] -= old->value;
+    if (next && next->value != 0 && next->tier < CV_TIERS)
+        d[next->tier] += next->value;
+    double e = half_lives(vote_ms, tr->base_ms, half_life_ms);
+    if (e > CV_TREND_REBASE) {
+        /* Moving the base to vote_ms scales the old gains by 2^-e and
+         * leaves every trend value as it was. */
+        for (int t = 0; t < CV_TIERS; t++)
+            tr->gain[t] *= exp2(-e);
+        tr->base_ms = vote_ms;
+        e = 0;
+    }
+    double w = exp2(e);
+    for (int t = 0; t < CV_TIERS; t++)
+        tr->gain[t] += d[t] * w;
+}
+
+double cv_trend_at(const cv_trend_t *tr, int tier, uint64_t at_ms, uint64_t half_life_ms)
+{
+    if (tier < 0 || tier >= CV_TIERS)
+        return 0;
+    double e = at_ms > tr->base_ms ? half_lives(at_ms, tr->base_ms, half_life_ms) : 0;
+    return tr->gain[tier] * exp2(-e);
 }

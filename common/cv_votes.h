@@ -1,6 +1,6 @@
 /* cv_votes: the on-disk records of a tally shard and the vote-is-state rule.
  *
- * A shard's LMDB environment (DESIGN B1) holds four tables:
+ * A shard's LMDB environment (DESIGN B1) holds five tables:
  *
  *   votes     key  feature_id bytes, one '\0', user_id bytes
  *             val  cv_vote_rec_t, CV_VOTE_REC_SIZE bytes:
@@ -11,8 +11,13 @@
  *   tallies   key  feature_id   val  cv_counts_t, CV_COUNTS_REC_SIZE bytes:
  *                    up[0..2], down[0..2], voters: seven uint64
  *                    little-endian, tiers indexed as in cv_codec.h
- *   meta      key  "shard" | "shards" | "cycle" | "schema"
- *             val  uint64 little-endian (CV_U64_SIZE bytes)
+ *   trends    key  feature_id   val  cv_trend_t, CV_TREND_REC_SIZE bytes:
+ *                    cycle, base_ms: two uint64 little-endian, then
+ *                    gain[0..2]: IEEE-754 binary64 bit patterns as uint64
+ *                    little-endian
+ *   meta      key  "shard" | "shards" | "cycle" | "opened_ms" | "schema"
+ *             val  uint64 little-endian (CV_U64_SIZE bytes); opened_ms is
+ *             when the open cycle began (wall-clock ms)
  *
  * Feature ids never contain '\0' (they are [A-Za-z0-9_-]), so the first NUL
  * of a votes key always splits it, whatever bytes the user id holds, and all
@@ -22,6 +27,25 @@
  * resend of an older vote cannot bring it back.  The counters of a feature
  * are kept equal to a recount of its non-zero votes: cv_counts_move() is the
  * one place that changes them.
+ *
+ * Trending.  A feature's trend in tier t is the net votes it gained in the
+ * open cycle (each change of up[t] - down[t]), every change weighted by
+ * 2^-(age / half-life):
+ *
+ *   trend_t(at) = sum over changes i of d_i * 2^-((at - ms_i) / half_life)
+ *               = gain_t * 2^-((at - base_ms) / half_life)
+ *   where gain_t = sum of d_i * 2^((ms_i - base_ms) / half_life).
+ *
+ * The record keeps gain_t relative to base_ms, which starts at the cycle's
+ * opening, so the stored numbers stay small: a weekly cycle with a 3-day
+ * half-life keeps every weight below 2^3.  Only when a change would weigh
+ * more than 2^CV_TREND_REBASE (a cycle left open for many half-lives) is the
+ * record moved to a later base, which changes no trend value.  A record of
+ * another cycle than the open one counts as no gain.
+ *
+ * Schema 2 added the trends table, meta "opened_ms" and the status history
+ * in FeatureRecord; a schema-1 store is read as is (no trend yet, no
+ * history) and marked schema 2 when opened.
  */
 #ifndef CV_VOTES_H
 #define CV_VOTES_H
@@ -35,8 +59,10 @@
 #define CV_VOTE_REC_SIZE 10
 #define CV_COUNTS_REC_SIZE 56
 #define CV_U64_SIZE 8
+#define CV_TREND_REC_SIZE 40
 #define CV_VOTE_KEY_MAX (CV_FEATURE_ID_MAX + 1 + CV_USER_ID_MAX)
-#define CV_VOTES_SCHEMA 1 /* the layout above; meta "schema" */
+#define CV_VOTES_SCHEMA 2    /* the layout above; meta "schema" */
+#define CV_TREND_REBASE 32.0 /* largest weight exponent before a rebase */
 
 typedef struct {
     int8_t value;   /* -1, 0, +1 */
@@ -50,11 +76,18 @@ typedef struct {
     uint64_t voters; /* distinct users with a non-zero vote */
 } cv_counts_t;
 
+/* A feature's trending gains in one cycle (see above). */
+typedef struct {
+    uint64_t cycle;        /* the cycle the gains belong to */
+    uint64_t base_ms;      /* wall-clock ms the gains are relative to */
+    double gain[CV_TIERS]; /* per tier, as defined above */
+} cv_trend_t;
+
 /* What storing a vote over the current record does (cv_vote_decide). */
 typedef enum {
-    CV_VOTE_STALE,  /* the stored stamp is as new or newer: store nothing */
-    CV_VOTE_SAME,   /* same vote: store the newer stamp, counters unchanged */
-    CV_VOTE_CHANGE  /* store it and move the counters */
+    CV_VOTE_STALE, /* the stored stamp is as new or newer: store nothing */
+    CV_VOTE_SAME,  /* same vote: store the newer stamp, counters unchanged */
+    CV_VOTE_CHANGE /* store it and move the counters */
 } cv_vote_outcome_t;
 
 /* Writes r into out (CV_VOTE_REC_SIZE bytes). */
@@ -106,5 +139,26 @@ int cv_counts_move(cv_counts_t *c, const cv_vote_rec_t *old, const cv_vote_rec_t
 
 /* True when both hold the same counts. */
 int cv_counts_equal(const cv_counts_t *a, const cv_counts_t *b);
+
+/* Writes tr into out (CV_TREND_REC_SIZE bytes). */
+void cv_trend_encode(const cv_trend_t *tr, uint8_t out[CV_TREND_REC_SIZE]);
+
+/* Reads a trend record.  Returns 0, or CV_EDECODE when len is not
+ * CV_TREND_REC_SIZE or a gain is not a finite number (tr is then
+ * untouched). */
+int cv_trend_decode(const void *buf, size_t len, cv_trend_t *tr);
+
+/* Adds to tr what the change from `old` (NULL: none) to `next` (NULL: none)
+ * does to each tier's up - down, weighted as a change made at vote_ms
+ * (wall-clock ms) with the given half-life (> 0), rebasing tr first when the
+ * weight would pass 2^CV_TREND_REBASE.  The caller has already started tr
+ * for the open cycle. */
+void cv_trend_add(cv_trend_t *tr, const cv_vote_rec_t *old, const cv_vote_rec_t *next,
+                  uint64_t vote_ms, uint64_t half_life_ms);
+
+/* Tier t's trend at at_ms (wall-clock ms) with the given half-life (> 0).
+ * A time before tr->base_ms (a clock that stepped back) counts as base_ms,
+ * so a trend never grows with time. */
+double cv_trend_at(const cv_trend_t *tr, int tier, uint64_t at_ms, uint64_t half_life_ms);
 
 #endif

@@ -7,6 +7,7 @@
 #include "cv_err.h"
 #include "cv_votes.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,12 +111,10 @@ static void test_key_limits(void **state)
     assert_int_equal(cv_vote_key_make("", 0, "u", 1, key, &klen), CV_EINVAL);
     assert_int_equal(cv_vote_key_make("F", 1, "", 0, key, &klen), CV_EINVAL);
     assert_int_equal(cv_vote_key_make("F\0x", 3, "u", 1, key, &klen), CV_EINVAL);
-    assert_int_equal(cv_vote_key_make(big, CV_FEATURE_ID_MAX + 1, "u", 1, key, &klen),
-                     CV_EINVAL);
+    assert_int_equal(cv_vote_key_make(big, CV_FEATURE_ID_MAX + 1, "u", 1, key, &klen), CV_EINVAL);
     assert_int_equal(cv_vote_key_make("F", 1, big, CV_USER_ID_MAX + 1, key, &klen), CV_EINVAL);
     /* The largest key fits the buffer exactly. */
-    assert_int_equal(cv_vote_key_make(big, CV_FEATURE_ID_MAX, big, CV_USER_ID_MAX, key, &klen),
-                     0);
+    assert_int_equal(cv_vote_key_make(big, CV_FEATURE_ID_MAX, big, CV_USER_ID_MAX, key, &klen), 0);
     assert_int_equal(klen, CV_VOTE_KEY_MAX);
 
     const char *f, *u;
@@ -219,6 +218,78 @@ static void test_counts_match_recount(void **state)
     }
 }
 
+static void test_trend_layout(void **state)
+{
+    cv_trend_t tr = {.cycle = 7, .base_ms = 0x0102030405060708ULL, .gain = {1.0, -2.5, 0.0}};
+    uint8_t buf[CV_TREND_REC_SIZE];
+    cv_trend_encode(&tr, buf);
+    assert_int_equal(buf[0], 7);
+    assert_int_equal(buf[8], 0x08);
+    assert_int_equal(buf[15], 0x01);
+    /* 1.0 is 0x3ff0000000000000, little-endian. */
+    const uint8_t one[8] = {0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
+    assert_memory_equal(buf + 16, one, 8);
+
+    cv_trend_t back;
+    assert_int_equal(cv_trend_decode(buf, sizeof buf, &back), 0);
+    assert_true(back.cycle == 7 && back.base_ms == tr.base_ms);
+    assert_true(back.gain[0] == 1.0 && back.gain[1] == -2.5 && back.gain[2] == 0.0);
+
+    assert_int_equal(cv_trend_decode(buf, sizeof buf - 1, &back), CV_EDECODE);
+    /* A NaN gain (all exponent and mantissa bits set) is refused. */
+    memset(buf + 24, 0xff, 8);
+    back.cycle = 99;
+    assert_int_equal(cv_trend_decode(buf, sizeof buf, &back), CV_EDECODE);
+    assert_true(back.cycle == 99);
+}
+
+/* Half-life 1000 ms from base 10000: an up vote at 11000 weighs 2, a down
+ * vote at 12000 weighs -4; re-cast from member to core at 12000 moves 4
+ * from member to core. */
+static void test_trend_math(void **state)
+{
+    const uint64_t hl = 1000;
+    cv_trend_t tr = {.cycle = 1, .base_ms = 10000};
+    cv_vote_rec_t up = {1, CV_TIER_MEMBER, 0}, down = {-1, CV_TIER_MEMBER, 0};
+    cv_vote_rec_t up_core = {1, CV_TIER_CORE, 0}, gone = {0, CV_TIER_MEMBER, 0};
+
+    cv_trend_add(&tr, NULL, &up, 11000, hl);
+    assert_float_equal(tr.gain[0], 2.0, 1e-12);
+    cv_trend_add(&tr, NULL, &down, 12000, hl);
+    assert_float_equal(tr.gain[0], -2.0, 1e-12);
+    cv_trend_add(&tr, &up, &up_core, 12000, hl);
+    assert_float_equal(tr.gain[0], -6.0, 1e-12);
+    assert_float_equal(tr.gain[1], 4.0, 1e-12);
+    cv_trend_add(&tr, &gone, &gone, 12000, hl); /* no change in any tier */
+    assert_float_equal(tr.gain[0], -6.0, 1e-12);
+
+    /* At 12000: the gains decay by 2^-2. */
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_MEMBER, 12000, hl), -1.5, 1e-12);
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_CORE, 13000, hl), 0.5, 1e-12);
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_HONORARY, 13000, hl), 0.0, 1e-12);
+    /* A time before the base counts as the base. */
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_CORE, 5000, hl), 4.0, 1e-12);
+    assert_float_equal(cv_trend_at(&tr, 7, 13000, hl), 0.0, 1e-12);
+}
+
+/* Far past the base the record is rebased, and the values are those of
+ * the plain sum of decayed changes. */
+static void test_trend_rebase(void **state)
+{
+    const uint64_t hl = 1000;
+    cv_trend_t tr = {.cycle = 1, .base_ms = 0};
+    cv_vote_rec_t up = {1, CV_TIER_MEMBER, 0};
+    cv_trend_add(&tr, NULL, &up, 20000, hl); /* 2^20: no rebase */
+    assert_true(tr.base_ms == 0);
+    cv_trend_add(&tr, NULL, &up, 2000000, hl); /* 2^2000 would overflow */
+    assert_true(tr.base_ms == 2000000);
+    assert_true(isfinite(tr.gain[0]));
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_MEMBER, 2000000, hl), 1.0, 1e-12);
+    cv_trend_add(&tr, NULL, &up, 2001000, hl);
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_MEMBER, 2001000, hl), 1.5, 1e-12);
+    assert_float_equal(cv_trend_at(&tr, CV_TIER_MEMBER, 10000000, hl), 0.0, 1e-12);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -233,6 +304,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_counts_move),
         cmocka_unit_test(test_counts_match_recount),
+        cmocka_unit_test(test_trend_layout),
+        cmocka_unit_test(test_trend_math),
+        cmocka_unit_test(test_trend_rebase),
     };
     return cmocka_run_group_tests_name("cv_votes", tests, NULL, NULL);
 }

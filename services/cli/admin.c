@@ -1,11 +1,13 @@
-/* admin: the release-manager commands `ranked`, `cycles` and `cycle close`.
+/* admin: talking to publish, and the commands `ranked`, `cycles` and
+ * `cycle close`.
  *
- * Each command sends one AdminRequest to publish's REP socket (DESIGN A7,
- * port P+21) over a ZeroMQ REQ socket from cv_bus and waits a bounded time
- * for the AdminReply.  The REQ socket is made for the one exchange and thrown
- * away, so a publish that never answers costs nothing beyond the timeout.
- * Replies are printed through format.c; a non-OK status becomes
- * "canvass: STATUS: error text" on stderr and exit status 1.
+ * Every release-manager command sends AdminRequests to publish's REP socket
+ * (DESIGN A7, port P+21) over a ZeroMQ REQ socket from cv_bus and waits a
+ * bounded time for each AdminReply (cli.h: cv_cli_admin_*).  The socket lives
+ * as long as the command, so a publish that never answers costs nothing
+ * beyond the timeout.  Replies are printed through format.c (and, after a
+ * ranked table, the biggest movers through feature.c); a non-OK status
+ * becomes "canvass: STATUS: error text" on stderr and exit status 1.
  */
 #include "cli.h"
 #include "client.h"
@@ -13,6 +15,7 @@
 #include "cv_codec.h"
 #include "cv_config.h"
 #include "cv_err.h"
+#include "feature.h"
 #include "format.h"
 
 #include <ctype.h>
@@ -20,21 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Options every admin command shares. */
-static char *opt_publish, *opt_app_key;
-static long opt_timeout;
+/* The options every admin command shares (cli.h). */
+char *cv_cli_publish, *cv_cli_app_key;
+long cv_cli_timeout;
 
-/* clang-format off */
-#define ADMIN_OPTS                                                                   \
-    {"publish", CV_CFG_STR, CV_CLI_DEFAULT_PUBLISH, 0, 0, &opt_publish,              \
-     "publish REP endpoint (host:port or tcp://host:port)"},                         \
-    {"timeout", CV_CFG_INT, "10", 1, 3600, &opt_timeout,                             \
-     "seconds to wait for an answer"},                                               \
-    {"app-key", CV_CFG_STR, NULL, 0, 0, &opt_app_key,                                \
-     "admin key, when the cluster uses app keys"}
-/* clang-format on */
+/* ---- exchanges with publish ---------------------------------------------- */
 
-/* ---- one exchange with publish ------------------------------------------- */
+struct cv_cli_admin {
+    cv_bus_t *bus;
+    cv_sock_t *sock; /* REQ: strictly send, receive, send, ... */
+    char endpoint[300];
+};
 
 /* "host:port" becomes "tcp://host:port"; an endpoint with a scheme is kept.
  * Returns 0 or CV_EINVAL (after saying why). */
@@ -57,50 +56,78 @@ bad:
     return CV_EINVAL;
 }
 
-/* Sends req to publish and waits for its reply.  Returns CV_CLI_OK with
- * *reply set (the caller's) when publish answered OK; otherwise prints the
- * reason and returns CV_CLI_FAIL or CV_CLI_USAGE. */
-static int admin_call(Canvass__V1__AdminRequest *req, Canvass__V1__AdminReply **reply)
+int cv_cli_admin_new(cv_cli_admin_t **out)
 {
-    char endpoint[300];
-    *reply = NULL;
-    if (publish_endpoint(opt_publish, endpoint, sizeof endpoint) < 0)
+    *out = NULL;
+    cv_cli_admin_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        cv_cli_fail("out of memory");
+        return CV_CLI_FAIL;
+    }
+    if (publish_endpoint(cv_cli_publish, a->endpoint, sizeof a->endpoint) < 0) {
+        free(a);
         return CV_CLI_USAGE;
-    req->app_key = opt_app_key;
+    }
+    a->bus = cv_bus_new();
+    a->sock = a->bus ? cv_sock_new(a->bus, CV_SOCK_REQ) : NULL;
+    if (!a->sock) {
+        cv_cli_fail("cannot set up a ZeroMQ socket (out of memory?)");
+        cv_cli_admin_destroy(&a);
+        return CV_CLI_FAIL;
+    }
+    if (cv_sock_connect(a->sock, a->endpoint) < 0) {
+        cv_cli_fail("cannot connect to publish at %s", a->endpoint);
+        cv_cli_admin_destroy(&a);
+        return CV_CLI_FAIL;
+    }
+    *out = a;
+    return CV_CLI_OK;
+}
 
+void cv_cli_admin_destroy(cv_cli_admin_t **a_p)
+{
+    if (!a_p || !*a_p)
+        return;
+    cv_cli_admin_t *a = *a_p;
+    cv_sock_destroy(&a->sock);
+    cv_bus_destroy(&a->bus);
+    free(a);
+    *a_p = NULL;
+}
+
+int cv_cli_admin_call(cv_cli_admin_t *a, Canvass__V1__AdminRequest *req,
+                      Canvass__V1__AdminReply__ResultCase want, const char *what,
+                      Canvass__V1__AdminReply **reply)
+{
+    *reply = NULL;
+    req->app_key = cv_cli_app_key;
     size_t len;
     uint8_t *buf = cv_codec_pack(&req->base, &len);
-    cv_bus_t *bus = buf ? cv_bus_new() : NULL;
-    cv_sock_t *sock = bus ? cv_sock_new(bus, CV_SOCK_REQ) : NULL;
     int rc = CV_CLI_FAIL;
     cv_parts_t parts = {0};
-    if (!sock) {
-        cv_cli_fail("cannot set up a ZeroMQ socket (out of memory?)");
-        goto out;
-    }
-    if (cv_sock_connect(sock, endpoint) < 0) {
-        cv_cli_fail("cannot connect to publish at %s", endpoint);
-        goto out;
+    if (!buf) {
+        cv_cli_fail("out of memory");
+        return CV_CLI_FAIL;
     }
     const void *data[1] = {buf};
-    if (cv_sock_send(sock, 1, data, &len, 0) < 0) {
-        cv_cli_fail("cannot send to publish at %s", endpoint);
+    if (cv_sock_send(a->sock, 1, data, &len, 0) < 0) {
+        cv_cli_fail("cannot send to publish at %s", a->endpoint);
         goto out;
     }
-    int r = cv_sock_recv(sock, &parts, opt_timeout * 1000);
+    int r = cv_sock_recv(a->sock, &parts, cv_cli_timeout * 1000);
     if (r == CV_EAGAIN) {
-        cv_cli_fail("publish at %s did not answer within %ld s", endpoint, opt_timeout);
+        cv_cli_fail("publish at %s did not answer within %ld s", a->endpoint, cv_cli_timeout);
         goto out;
     }
     if (r < 0 || parts.n != 1) {
-        cv_cli_fail("publish at %s sent a malformed reply (%s)", endpoint,
+        cv_cli_fail("publish at %s sent a malformed reply (%s)", a->endpoint,
                     r < 0 ? cv_strerror(r) : "not one frame");
         goto out;
     }
     Canvass__V1__AdminReply *rep =
         canvass__v1__admin_reply__unpack(NULL, parts.size[0], parts.data[0]);
     if (!rep) {
-        cv_cli_fail("publish at %s sent a reply that does not decode", endpoint);
+        cv_cli_fail("publish at %s sent a reply that does not decode", a->endpoint);
         goto out;
     }
     if (rep->status != CV_ST_OK) {
@@ -109,18 +136,33 @@ static int admin_call(Canvass__V1__AdminRequest *req, Canvass__V1__AdminReply **
         canvass__v1__admin_reply__free_unpacked(rep, NULL);
         goto out;
     }
+    if (rep->result_case != want) {
+        cv_cli_fail("publish answered without %s", what);
+        canvass__v1__admin_reply__free_unpacked(rep, NULL);
+        goto out;
+    }
     *reply = rep;
     rc = CV_CLI_OK;
 out:
     cv_parts_free(&parts);
-    cv_sock_destroy(&sock);
-    cv_bus_destroy(&bus);
     free(buf);
     return rc;
 }
 
-/* Writes the rendering's failure, if any, as the command's result. */
-static int print_result(int rc)
+int cv_cli_admin_once(Canvass__V1__AdminRequest *req, Canvass__V1__AdminReply__ResultCase want,
+                      const char *what, Canvass__V1__AdminReply **reply)
+{
+    cv_cli_admin_t *a;
+    *reply = NULL;
+    int rc = cv_cli_admin_new(&a);
+    if (rc != CV_CLI_OK)
+        return rc;
+    rc = cv_cli_admin_call(a, req, want, what, reply);
+    cv_cli_admin_destroy(&a);
+    return rc;
+}
+
+int cv_cli_print_result(int rc)
 {
     if (fflush(stdout) == EOF || rc == CV_EIO) {
         cv_cli_fail("cannot write the output");
@@ -131,6 +173,15 @@ static int print_result(int rc)
         return CV_CLI_FAIL;
     }
     return CV_CLI_OK;
+}
+
+int cv_cli_print_json(char *json)
+{
+    if (!json)
+        return cv_cli_print_result(CV_ENOMEM);
+    int rc = fputs(json, stdout) == EOF || putchar('\n') == EOF ? CV_EIO : 0;
+    free(json);
+    return cv_cli_print_result(rc);
 }
 
 /* ---- canvass ranked ------------------------------------------------------- */
@@ -156,7 +207,7 @@ int cv_cli_ranked(int argc, char **argv)
         {"limit", CV_CFG_INT, "0", 0, 1000000, &limit, "at most this many entries (0 = all)"},
         {"order", CV_CFG_STR, "score", 0, 0, &order, "score, trending or wilson"},
         {"format", CV_CFG_STR, "table", 0, 0, &format, "table, json or csv"},
-        ADMIN_OPTS,
+        CV_CLI_ADMIN_OPTS,
         {0}};
     const char *usage = "canvass ranked [--cycle N|latest|live] [--limit K] "
                         "[--order score|trending|wilson] [--format table|json|csv]";
@@ -190,14 +241,13 @@ int cv_cli_ranked(int argc, char **argv)
     req.op_case = CANVASS__V1__ADMIN_REQUEST__OP_RANKED;
     req.ranked = &q;
     Canvass__V1__AdminReply *rep;
-    if ((r = admin_call(&req, &rep)) != CV_CLI_OK)
+    if ((r = cv_cli_admin_once(&req, CANVASS__V1__ADMIN_REPLY__RESULT_RANKED, "a ranked list",
+                               &rep)) != CV_CLI_OK)
         return r;
-    if (rep->result_case != CANVASS__V1__ADMIN_REPLY__RESULT_RANKED) {
-        cv_cli_fail("publish answered without a ranked list");
-        canvass__v1__admin_reply__free_unpacked(rep, NULL);
-        return CV_CLI_FAIL;
-    }
-    r = print_result(cv_format_ranked(stdout, rep->ranked, (cv_format_t)fmt));
+    r = cv_format_ranked(stdout, rep->ranked, (cv_format_t)fmt);
+    if (r == 0 && fmt == CV_FMT_TABLE)
+        r = cv_feature_print_movers(stdout, rep->ranked);
+    r = cv_cli_print_result(r);
     canvass__v1__admin_reply__free_unpacked(rep, NULL);
     return r;
 }
@@ -208,7 +258,7 @@ int cv_cli_cycles(int argc, char **argv)
 {
     static char *format;
     cv_config_opt_t opts[] = {
-        {"format", CV_CFG_STR, "table", 0, 0, &format, "table or json"}, ADMIN_OPTS, {0}};
+        {"format", CV_CFG_STR, "table", 0, 0, &format, "table or json"}, CV_CLI_ADMIN_OPTS, {0}};
     int npos;
     int r = cv_config_parse("canvass", "canvass cycles [--format table|json]", opts, argc, argv, 2,
                             &npos);
@@ -229,14 +279,10 @@ int cv_cli_cycles(int argc, char **argv)
     req.op_case = CANVASS__V1__ADMIN_REQUEST__OP_CYCLES;
     req.cycles = &q;
     Canvass__V1__AdminReply *rep;
-    if ((r = admin_call(&req, &rep)) != CV_CLI_OK)
+    if ((r = cv_cli_admin_once(&req, CANVASS__V1__ADMIN_REPLY__RESULT_CYCLES, "a cycle list",
+                               &rep)) != CV_CLI_OK)
         return r;
-    if (rep->result_case != CANVASS__V1__ADMIN_REPLY__RESULT_CYCLES) {
-        cv_cli_fail("publish answered without a cycle list");
-        canvass__v1__admin_reply__free_unpacked(rep, NULL);
-        return CV_CLI_FAIL;
-    }
-    r = print_result(cv_format_cycles(stdout, rep->cycles, (cv_format_t)fmt));
+    r = cv_cli_print_result(cv_format_cycles(stdout, rep->cycles, (cv_format_t)fmt));
     canvass__v1__admin_reply__free_unpacked(rep, NULL);
     return r;
 }
@@ -245,7 +291,7 @@ int cv_cli_cycles(int argc, char **argv)
 
 int cv_cli_cycle(int argc, char **argv)
 {
-    cv_config_opt_t opts[] = {ADMIN_OPTS, {0}};
+    cv_config_opt_t opts[] = {CV_CLI_ADMIN_OPTS, {0}};
     int npos;
     int r = cv_config_parse("canvass", "canvass cycle close", opts, argc, argv, 2, &npos);
     if (r != 0)
@@ -260,13 +306,9 @@ int cv_cli_cycle(int argc, char **argv)
     req.op_case = CANVASS__V1__ADMIN_REQUEST__OP_CLOSE;
     req.close = &q;
     Canvass__V1__AdminReply *rep;
-    if ((r = admin_call(&req, &rep)) != CV_CLI_OK)
+    if ((r = cv_cli_admin_once(&req, CANVASS__V1__ADMIN_REPLY__RESULT_CLOSED, "the closed cycle",
+                               &rep)) != CV_CLI_OK)
         return r;
-    if (rep->result_case != CANVASS__V1__ADMIN_REPLY__RESULT_CLOSED) {
-        cv_cli_fail("publish answered without the closed cycle");
-        canvass__v1__admin_reply__free_unpacked(rep, NULL);
-        return CV_CLI_FAIL;
-    }
     const Canvass__V1__CycleInfo *c = rep->closed;
     char when[CV_TIME_CAP];
     cv_format_time_human(c->closed_at_ms, 1, when);
@@ -275,5 +317,5 @@ int cv_cli_cycle(int argc, char **argv)
            (unsigned long long)c->total_votes, c->total_votes == 1 ? "" : "s",
            (unsigned long long)c->cycle + 1);
     canvass__v1__admin_reply__free_unpacked(rep, NULL);
-    return print_result(0);
+    return cv_cli_print_result(0);
 }

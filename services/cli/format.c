@@ -1,17 +1,16 @@
 /* format: ranked lists and cycle lists as JSON, CSV and aligned tables.
  *
- * This file implements format.h.  JSON goes through jansson so escaping is
- * never hand-rolled; objects are built in the order A7 lists their keys
- * (jansson keeps insertion order), so the output reads the same every time.
- * Tables are padded by display width, counting UTF-8 code points rather than
+ * This file implements format.h.  JSON and CSV come from cv_json, the one
+ * renderer the HTTP API uses too, so both print the same bytes; this file
+ * adds the trailing newline and the tables for a person.  Tables are padded by display width, counting UTF-8 code points rather than
  * bytes, because the movement markers (and titles) are not ASCII; the title
  * is the last column so that a long or wide title never pushes the others
  * out of line.
  */
 #include "format.h"
 #include "cv_err.h"
+#include "cv_json.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +37,7 @@ static void utc_tm(uint64_t ms, struct tm *tm)
 
 void cv_format_time_rfc3339(uint64_t ms, char out[CV_TIME_CAP])
 {
-    struct tm tm;
-    utc_tm(ms, &tm);
-    snprintf(out, CV_TIME_CAP, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    cv_json_time(ms, out);
 }
 
 void cv_format_time_human(uint64_t ms, int with_seconds, char out[CV_TIME_CAP])
@@ -62,23 +58,14 @@ static int score_is_integral(double score)
     return isfinite(score) && score == floor(score) && fabs(score) < 9.0e15;
 }
 
+_Static_assert(CV_SCORE_CAP >= CV_JSON_SCORE_CAP, "cv_json_score writes up to CV_JSON_SCORE_CAP");
+
 void cv_format_score(double score, int precise, char out[CV_SCORE_CAP])
 {
-    if (score == 0.0)
-        score = 0.0; /* turns -0 into 0 */
-    if (score_is_integral(score)) {
-        snprintf(out, CV_SCORE_CAP, "%lld", (long long)score);
-        return;
-    }
-    if (!precise) {
+    if (precise || score_is_integral(score))
+        cv_json_score(score, out);
+    else
         snprintf(out, CV_SCORE_CAP, "%.3f", score);
-        return;
-    }
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(out, CV_SCORE_CAP, "%.*g", digits, score);
-        if (strtod(out, NULL) == score)
-            return;
-    }
 }
 
 void cv_format_movement(uint32_t rank, uint32_t prev_rank, char out[CV_MOVE_CAP])
@@ -93,159 +80,22 @@ void cv_format_movement(uint32_t rank, uint32_t prev_rank, char out[CV_MOVE_CAP]
         snprintf(out, CV_MOVE_CAP, "=");
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
-
-/* json_integer takes a signed 64-bit value; counts never get near the top of
- * that range, but a hostile reply must not wrap into a negative number. */
-static json_t *jcount(uint64_t v)
-{
-    return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
-/* A JSON string; the server sends valid UTF-8, but a reply that does not is
- * shown with '?' for each stray byte rather than dropped. */
-static json_t *jstr(const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
-static json_t *jscore(double score)
-{
-    if (score == 0.0)
-        score = 0.0;
-    return score_is_integral(score) ? json_integer((json_int_t)score) : json_real(score);
-}
-
-static json_t *jtime_or_null(uint64_t ms)
-{
-    char t[CV_TIME_CAP];
-    if (ms == 0)
-        return json_null();
-    cv_format_time_rfc3339(ms, t);
-    return json_string(t);
-}
-
-/* Dumps and frees root; returns 0, CV_ENOMEM (root was NULL: some part of it
- * could not be built) or CV_EIO. */
-static int json_emit(FILE *out, json_t *root)
-{
-    if (!root)
-        return CV_ENOMEM;
-    int rc = json_dumpf(root, out, 0);
-    json_decref(root);
-    if (rc < 0 || fputc('\n', out) == EOF)
-        return CV_EIO;
-    return 0;
-}
-
-static json_t *ranked_json(const Canvass__V1__RankedList *rl)
-{
-    json_t *entries = json_array();
-    for (size_t i = 0; entries && i < rl->n_entries; i++) {
-        const Canvass__V1__RankedEntry *e = rl->entries[i];
-        json_t *tags = json_array();
-        for (size_t t = 0; tags && t < e->n_tags; t++)
-            if (json_array_append_new(tags, jstr(e->tags[t])) < 0) {
-                json_decref(tags);
-                tags = NULL;
-            }
-        json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rank",
-                              (json_int_t)e->rank, "feature_id", jstr(e->feature_id), "title",
-                              jstr(e->title), "score", jscore(e->score), "up", jcount(e->up),
-                              "down", jcount(e->down), "voters", jcount(e->voters), "prev_rank",
-                              e->prev_rank ? json_integer(e->prev_rank) : json_null(), "status",
-                              jstr(e->status), "tags", tags);
-        if (!o || json_array_append_new(entries, o) < 0) {
-            json_decref(entries);
-            return NULL;
-        }
-    }
-    if (!entries)
-        return NULL;
-    return json_pack("{s:o, s:o, s:o, s:o}", "cycle", jcount(rl->cycle), "closed_at",
-                     jtime_or_null(rl->closed_at_ms), "order",
-                     jstr(*rl->order ? rl->order : "score"), "entries", entries);
-}
-
-static json_t *cycles_json(const Canvass__V1__CycleList *cl)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < cl->n_cycles; i++) {
-        const Canvass__V1__CycleInfo *c = cl->cycles[i];
-        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "cycle", jcount(c->cycle),
-                              "state", jstr(c->state), "opened_at", jtime_or_null(c->opened_at_ms),
-                              "closed_at", jtime_or_null(c->closed_at_ms), "scheduled_at",
-                              jtime_or_null(c->scheduled_at_ms), "entries",
-                              json_integer(c->entries), "total_votes", jcount(c->total_votes));
-        if (!o || json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr ? json_pack("{s:o}", "cycles", arr) : NULL;
-}
-
-/* ---- CSV ------------------------------------------------------------------ */
+/* ---- JSON and CSV (cv_json) ------------------------------------------------ */
 
 int cv_format_csv_field(FILE *out, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n"))
-        return fputs(s, out) == EOF ? CV_EIO : 0;
-    fputc('"', out);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            fputc('"', out);
-        fputc(*p, out);
-    }
-    return fputc('"', out) == EOF ? CV_EIO : 0;
+    return cv_json_csv_field(out, s);
 }
 
-static int ranked_csv(FILE *out, const Canvass__V1__RankedList *rl)
+/* Prints text (cv_json's, taken) and, for JSON, a newline; returns 0,
+ * CV_ENOMEM (text is NULL) or CV_EIO. */
+static int emit(FILE *out, char *text, int newline)
 {
-    fputs("rank,feature_id,title,score,up,down,voters,prev_rank,status,tags\n", out);
-    for (size_t i = 0; i < rl->n_entries; i++) {
-        const Canvass__V1__RankedEntry *e = rl->entries[i];
-        char score[CV_SCORE_CAP];
-        cv_format_score(e->score, 1, score);
-        fprintf(out, "%u,", e->rank);
-        cv_format_csv_field(out, e->feature_id);
-        fputc(',', out);
-        cv_format_csv_field(out, e->title);
-        fprintf(out, ",%s,%llu,%llu,%llu,", score, (unsigned long long)e->up,
-                (unsigned long long)e->down, (unsigned long long)e->voters);
-        if (e->prev_rank)
-            fprintf(out, "%u", e->prev_rank);
-        fputc(',', out);
-        cv_format_csv_field(out, e->status);
-        fputc(',', out);
-        size_t len = 1;
-        for (size_t t = 0; t < e->n_tags; t++)
-            len += strlen(e->tags[t]) + 1;
-        char *tags = malloc(len);
-        if (!tags)
-            return CV_ENOMEM;
-        tags[0] = '\0';
-        for (size_t t = 0; t < e->n_tags; t++) {
-            if (t)
-                strcat(tags, ";");
-            strcat(tags, e->tags[t]);
-        }
-        cv_format_csv_field(out, tags);
-        free(tags);
-        fputc('\n', out);
-    }
-    return ferror(out) ? CV_EIO : 0;
+    if (!text)
+        return CV_ENOMEM;
+    int rc = fputs(text, out) == EOF || (newline && fputc('\n', out) == EOF) ? CV_EIO : 0;
+    free(text);
+    return rc;
 }
 
 /* ---- tables --------------------------------------------------------------- */
@@ -403,9 +253,9 @@ int cv_format_ranked(FILE *out, const Canvass__V1__RankedList *rl, cv_format_t f
 {
     switch (fmt) {
     case CV_FMT_JSON:
-        return json_emit(out, ranked_json(rl));
+        return emit(out, cv_json_ranked(rl), 1);
     case CV_FMT_CSV:
-        return ranked_csv(out, rl);
+        return emit(out, cv_json_ranked_csv(rl), 0);
     case CV_FMT_TABLE:
         return ranked_table(out, rl);
     }
@@ -416,7 +266,7 @@ int cv_format_cycles(FILE *out, const Canvass__V1__CycleList *cl, cv_format_t fm
 {
     switch (fmt) {
     case CV_FMT_JSON:
-        return json_emit(out, cycles_json(cl));
+        return emit(out, cv_json_cycles(cl), 1);
     case CV_FMT_TABLE:
         return cycles_table(out, cl);
     case CV_FMT_CSV:

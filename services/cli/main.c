@@ -5,8 +5,9 @@
  * cv_config table (so `canvass <command> --help` lists them, with their
  * CANVASS_* environment variables) and returns the exit status (cli.h).
  * The client commands that speak the A4 protocol to an ingest node, submit,
- * vote and ping, live here; the release-manager commands are in admin.c and
- * `up` in up.c.
+ * vote and ping, live here; the release-manager commands are in admin.c
+ * (ranked, cycles, cycle close), manage.c (feature ..., features) and
+ * export.c, and `up` in up.c.
  */
 #include "cli.h"
 #include "client.h"
@@ -332,6 +333,7 @@ int cv_cli_ping(int argc, char **argv)
 
 /* ---- dispatch ------------------------------------------------------------- */
 
+/* One line per form in `canvass --help`; `feature` has four. */
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -345,14 +347,30 @@ static const struct {
      "pull a ranked list"},
     {"cycles", cv_cli_cycles, "[--format table|json]", "list release cycles"},
     {"cycle", cv_cli_cycle, "close", "close the open cycle now"},
+    {"features", cv_cli_features, "[--format table|json|csv]", "list every feature"},
+    {"feature", cv_cli_feature, "show ID [--format text|json]",
+     "show a feature, its history and ranks"},
+    {"feature", cv_cli_feature, "status ID STATUS [--release NAME]",
+     "set it: planned in_progress shipped declined open"},
+    {"feature", cv_cli_feature, "merge SRC DST", "merge a duplicate into DST"},
+    {"feature", cv_cli_feature, "voters ID [--all] [--format text|json|csv]",
+     "list who voted, to tell them"},
+    {"export", cv_cli_export, "--out DIR", "features, votes and lists as CSV/JSON"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
 {
+    int wname = 0, wargs = 0;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        int n = (int)strlen(commands[i].name), a = (int)strlen(commands[i].args);
+        wname = n > wname ? n : wname;
+        wargs = a > wargs ? a : wargs;
+    }
     fputs("usage: canvass <command> [options] [arguments]\n\ncommands:\n", out);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-6s %-48s %s\n", commands[i].name, commands[i].args, commands[i].what);
+        fprintf(out, "  %-*s %-*s  %s\n", wname, commands[i].name, wargs, commands[i].args,
+                commands[i].what);
     fputs("\n`canvass <command> --help` lists a command's options and their CANVASS_*\n"
           "environment variables.  The client commands find ingest through --server or\n"
           "CANVASS_SERVER (default " CV_CLI_DEFAULT_SERVER "), the release-manager commands\n"

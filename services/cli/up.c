@@ -355,7 +355,8 @@ static int kids_plan(up_t *u)
                arg_add(k, "tcp://127.0.0.1:%d", k->port) || arg_add(k, "--data") ||
                arg_add(k, "%s", k->data) || arg_add(k, "--shard") || arg_add(k, "%d", i) ||
                arg_add(k, "--shards") || arg_add(k, "%d", N) || arg_add(k, "--durability") ||
-               arg_add(k, "%s", opt_durability);
+               arg_add(k, "%s", opt_durability) || arg_add(k, "--http") ||
+               arg_add(k, "127.0.0.1:%d", P + 82 + i);
         if (bad)
             return -1;
     }
@@ -367,7 +368,8 @@ static int kids_plan(up_t *u)
     bad |= kid_binary(k, "canvass-publish") || arg_add(k, "--tally") || arg_add(k, "%s", tallies) ||
            arg_add(k, "--pub") || arg_add(k, "tcp://127.0.0.1:%d", P + 20) || arg_add(k, "--rep") ||
            arg_add(k, "tcp://127.0.0.1:%d", P + 21) || arg_add(k, "--data") ||
-           arg_add(k, "%s", k->data) || arg_add(k, "--schedule") || arg_add(k, "%s", opt_schedule);
+           arg_add(k, "%s", k->data) || arg_add(k, "--schedule") || arg_add(k, "%s", opt_schedule) ||
+           arg_add(k, "--http") || arg_add(k, "127.0.0.1:%d", P + 80);
     if (bad)
         return -1;
     k = &u->kids[u->n++];
@@ -375,7 +377,8 @@ static int kids_plan(up_t *u)
     k->stage = 0;
     k->port = P;
     bad |= kid_binary(k, "canvass-ingest") || arg_add(k, "--listen") ||
-           arg_add(k, "127.0.0.1:%d", P) || arg_add(k, "--tally") || arg_add(k, "%s", tallies);
+           arg_add(k, "127.0.0.1:%d", P) || arg_add(k, "--tally") || arg_add(k, "%s", tallies) ||
+           arg_add(k, "--http") || arg_add(k, "127.0.0.1:%d", P + 81);
     return bad ? -1 : 0;
 }
 
@@ -386,13 +389,17 @@ static int ports_check(void)
     struct {
         int port;
         const char *what;
-    } ports[UP_SHARDS_MAX + 3];
+    } ports[2 * UP_SHARDS_MAX + 6];
     int n = 0;
     ports[n].port = P, ports[n++].what = "ingest clients";
     for (int i = 0; i < opt_shards; i++)
         ports[n].port = P + 10 + i, ports[n++].what = "a tally shard";
     ports[n].port = P + 20, ports[n++].what = "publish PUB";
     ports[n].port = P + 21, ports[n++].what = "publish REP";
+    ports[n].port = P + 80, ports[n++].what = "publish HTTP";
+    ports[n].port = P + 81, ports[n++].what = "ingest HTTP";
+    for (int i = 0; i < opt_shards; i++)
+        ports[n].port = P + 82 + i, ports[n++].what = "a tally shard's HTTP";
     for (int i = 0; i < n; i++)
         if (!port_free(ports[i].port)) {
             cv_cli_fail("port %d (%s) on 127.0.0.1 is already in use; is a cluster already "
@@ -416,6 +423,9 @@ static void banner(const char *self)
     else
         printf("  tally shards           tcp://127.0.0.1:%d..%ld\n", P + 10,
                P + 10 + opt_shards - 1);
+    printf("  HTTP API (publish)     http://127.0.0.1:%d/v1/ranked\n", P + 80);
+    printf("  probes and /metrics    http://127.0.0.1:%d (publish), :%d (ingest), :%d.. (tally)\n",
+           P + 80, P + 81, P + 82);
     printf("  cycle schedule         %s\n\n", opt_schedule);
     printf("Cast a first vote, from another terminal:\n");
     if (P != 7700)
@@ -487,7 +497,8 @@ int cv_cli_up(int argc, char **argv)
          "data directory (one subdirectory per process)"},
         {"shards", CV_CFG_INT, "2", 1, UP_SHARDS_MAX, &opt_shards, "number of tally shards"},
         {"port-base", CV_CFG_INT, "7700", 1024, 65535 - 100, &opt_port_base,
-         "first port of the layout (clients P, shards P+10+i, publish P+20/P+21)"},
+         "first port of the layout (clients P, shards P+10+i, publish P+20/P+21, "
+         "HTTP: publish P+80, ingest P+81, shards P+82+i)"},
         {"schedule", CV_CFG_STR, "weekly:FRI@17:00Z", 0, 0, &opt_schedule,
          "when cycles close: weekly:DAY@HH:MMZ, daily@HH:MM, every:Ns or manual"},
         {"durability", CV_CFG_STR, "fsync", 0, 0, &opt_durability,

@@ -18,18 +18,22 @@
 #include "cv_bus.h"
 #include "cv_config.h"
 #include "cv_err.h"
+#include "cv_http.h"
 #include "cv_id.h"
 #include "cv_log.h"
+#include "cv_metrics.h"
 #include "router.h"
 #include "server.h"
 
 #include <sodium.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -40,7 +44,7 @@
 #define CV__STOP_GRACE_MS 1000
 #define CV__STOP_POLL_MS 20
 
-static const char *listen_addr, *tally_list, *log_level_name;
+static const char *listen_addr, *tally_list, *log_level_name, *http_addr;
 static long node, max_frame, max_connections, resend_ms, deadline_ms;
 
 static cv_config_opt_t options[] = {
@@ -58,6 +62,8 @@ static cv_config_opt_t options[] = {
     {"deadline-ms", CV_CFG_INT, "5000", 10, 3600000, &deadline_ms,
      "answer UNAVAILABLE when the shard has not acknowledged after this long"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &log_level_name, "debug, info, warn or error"},
+    {"http", CV_CFG_STR, "127.0.0.1:7781", 0, 0, &http_addr,
+     "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
     {0}};
 
 typedef struct {
@@ -73,6 +79,72 @@ typedef struct {
     uint64_t abort_at; /* loop times: stop waiting for shards, */
     uint64_t close_at; /* then for slow readers */
 } cv__ingest_t;
+
+/* ---- HTTP probes and metrics ------------------------------------------------
+ * The HTTP thread reads only atomics: the loop thread updates them (counters
+ * as commands complete, gauges once per loop turn).
+ *
+ * Readiness, honestly: ZeroMQ does not tell whether a shard is connected, so
+ * ingest says it is ready once it listens for clients, and not ready while
+ * it stops or for --deadline-ms after a command was answered UNAVAILABLE (a
+ * shard stayed silent past the deadline).  A dead shard is therefore noticed
+ * only when a command for it times out; after the window the probe says
+ * ready again, so that a balancer sends the traffic that finds out whether
+ * the shard is back. */
+
+static const char *const op_names[2] = {"vote", "submit"};
+static cv_metrics_t *metrics;
+static cv_metric_t *m_commands[2][CV_ST_INTERNAL + 1]; /* [vote|submit][status] */
+static cv_metric_t *m_connections, *m_pending;
+static atomic_int ready_listening, ready_stopping;
+static _Atomic uint64_t unavailable_at_ms; /* monotonic; 0 = never */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int ingest_ready(void *arg, char *why, size_t cap)
+{
+    uint64_t bad = atomic_load(&unavailable_at_ms);
+    if (!atomic_load(&ready_listening))
+        snprintf(why, cap, "not listening for clients yet");
+    else if (atomic_load(&ready_stopping))
+        snprintf(why, cap, "stopping");
+    else if (bad && mono_ms() - bad < (uint64_t)deadline_ms)
+        snprintf(why, cap, "a tally shard did not answer within %ld ms just now", deadline_ms);
+    else
+        return 1;
+    return 0;
+}
+
+static void metrics_init(void)
+{
+    if (!(metrics = cv_metrics_new()))
+        return;
+    for (int op = 0; op < 2; op++)
+        for (int st = 0; st <= CV_ST_INTERNAL; st++)
+            m_commands[op][st] = cv_metrics_counter(
+                metrics, "canvass_ingest_commands_total",
+                "Votes and submits answered after their shard, by operation and status",
+                "op", op_names[op], "status", cv_status_name(st), NULL);
+    m_connections = cv_metrics_gauge(metrics, "canvass_ingest_connections",
+                                     "Client connections open", NULL);
+    m_pending = cv_metrics_gauge(metrics, "canvass_ingest_commands_pending",
+                                 "Commands sent to a shard and not yet answered", NULL);
+}
+
+/* The router's done callback: counts, then hands over to the server. */
+static void on_result(void *owner, uint64_t request_id, int op, const cv_router_result_t *res)
+{
+    int st = res->status >= 0 && res->status <= CV_ST_INTERNAL ? (int)res->status : CV_ST_INTERNAL;
+    cv_metric_inc(m_commands[op == CANVASS__V1__REQUEST__OP_SUBMIT][st]);
+    if (res->status == CV_ST_UNAVAILABLE)
+        atomic_store(&unavailable_at_ms, mono_ms());
+    cv_server_on_result(owner, request_id, op, res);
+}
 
 /* Splits the comma-separated list in place into at most max endpoints. */
 static int parse_endpoints(char *list, char **out, int max)
@@ -112,6 +184,8 @@ static void on_check(uv_check_t *h)
     cv__ingest_t *in = h->data;
     cv_router_flush(in->router);
     cv_server_flush(in->server);
+    cv_metric_set(m_connections, cv_server_connections(in->server));
+    cv_metric_set(m_pending, cv_router_pending(in->router));
 }
 
 static void on_closed(uv_handle_t *h)
@@ -151,6 +225,7 @@ static void on_stop_timer(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     cv__ingest_t *in = h->data;
+    atomic_store(&ready_stopping, 1);
     if (in->stopping++ == 0) {
         cv_log(CV_LOG_INFO, "msg=\"stopping: draining in-flight commands\" signal=%d pending=%zu"
                " connections=%zu", signum, cv_router_pending(in->router),
@@ -207,10 +282,29 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error code, not a death */
     raise_fd_limit(max_connections + nshards * 4 + 64);
 
+    char http_host[256];
+    int http_port;
+    rc = cv_http_parse_addr(http_addr, http_host, sizeof http_host, &http_port);
+    if (rc < 0) {
+        fprintf(stderr, "canvass-ingest: bad --http '%s' (HOST:PORT or off)\n", http_addr);
+        free(tally_copy);
+        return 2;
+    }
+    metrics_init();
+    cv_http_t *http = NULL;
+    if (rc == 0 && !(http = cv_http_start_probes(http_host, http_port, metrics, ingest_ready,
+                                                 NULL))) {
+        cv_metrics_destroy(&metrics);
+        free(tally_copy);
+        return 1;
+    }
+
     cv__ingest_t in = {.loop = uv_default_loop()};
     cv_bus_t *bus = cv_bus_new();
     if (!bus) {
         cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
+        cv_http_stop(&http);
+        cv_metrics_destroy(&metrics);
         free(tally_copy);
         return 1;
     }
@@ -220,10 +314,12 @@ int main(int argc, char **argv)
         .node = node_id,
         .resend_ms = (uint64_t)resend_ms,
         .deadline_ms = (uint64_t)deadline_ms,
-        .done = cv_server_on_result,
+        .done = on_result,
     };
     in.router = cv_router_new(in.loop, bus, &ropts);
     if (!in.router) {
+        cv_http_stop(&http);
+        cv_metrics_destroy(&metrics);
         cv_bus_destroy(&bus);
         free(tally_copy);
         return 2; /* a bad endpoint is the usual cause */
@@ -239,10 +335,13 @@ int main(int argc, char **argv)
         cv_router_close(in.router);
         uv_run(in.loop, UV_RUN_DEFAULT);
         cv_router_destroy(&in.router);
+        cv_http_stop(&http);
+        cv_metrics_destroy(&metrics);
         cv_bus_destroy(&bus);
         free(tally_copy);
         return 1;
     }
+    atomic_store(&ready_listening, 1);
     for (int i = 0; i < nshards; i++)
         cv_log(CV_LOG_INFO, "msg=\"tally shard\" index=%d endpoint=\"%s\"", i, endpoints[i]);
     cv_log(CV_LOG_INFO, "msg=\"started\" node=%" PRIu32 " shards=%d max_frame=%ld"
@@ -266,6 +365,8 @@ int main(int argc, char **argv)
     rc = uv_loop_close(in.loop);
     if (rc != 0)
         cv_log(CV_LOG_ERROR, "msg=\"loop closed with handles open\" err=\"%s\"", uv_strerror(rc));
+    cv_http_stop(&http);
+    cv_metrics_destroy(&metrics);
     cv_server_destroy(&in.server);
     cv_router_destroy(&in.router);
     cv_bus_destroy(&bus);

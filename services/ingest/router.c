@@ -28,6 +28,15 @@
  * neither fires nor delays resends and deadlines.  Stamps use the wall clock
  * through cv_clock, which never goes backwards.
  *
+ * Redirects.  A vote for a merged feature is acknowledged OK with
+ * redirect_to = the merge target and nothing stored.  The command then
+ * becomes a new pending entry (new seq, so a late ack for the old one is
+ * ignored) for the shard owning the target, with the same stamp, the same
+ * deadline and vote.feature_id replaced; after CV__REDIRECT_HOPS such hops
+ * it fails.  The client's VoteAck names the feature that finally took the
+ * vote.  Redirects are found while draining, possibly during the flush, so
+ * the flush goes round again while a redirect has filled an outbox.
+ *
  * ZeroMQ's notification fd is edge-triggered and its state is only refreshed
  * when the socket is asked (ZMQ_EVENTS, send, recv).  Any such call can
  * swallow the edge libuv is waiting for, so every send is followed by a drain,
@@ -38,6 +47,7 @@
 #include "cv_hash.h"
 #include "cv_id.h"
 #include "cv_log.h"
+#include "cv_validate.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -59,6 +69,10 @@ static int cv__hash_oom;
 /* The resend/deadline timer period, at most; shorter when resend_ms is. */
 #define CV__TICK_MS 100
 
+/* The longest merge chain a vote follows (A merged into B merged into C
+ * ... is one hop per merge). */
+#define CV__REDIRECT_HOPS 4
+
 typedef struct cv__cmd {
     uint64_t seq;
     uint32_t shard;
@@ -71,6 +85,8 @@ typedef struct cv__cmd {
     Canvass__V1__ShardCmd cmd;
     Canvass__V1__FeatureRecord rec; /* submit only */
     char feature_id[CV_FEATURE_ID_CAP];
+    char *voted;      /* vote redirected: the feature the client voted for, owned */
+    unsigned hops;    /* redirects followed so far */
     UT_hash_handle hh;
     struct cv__cmd *age_prev, *age_next;
     struct cv__cmd *sent_prev, *sent_next;
@@ -110,16 +126,24 @@ struct cv_router {
 
 /* ---- completion ------------------------------------------------------------ */
 
-/* Removes c from every structure, reports res to the owner and frees c. */
-static void complete(cv_router_t *r, cv__cmd_t *c, const cv_router_result_t *res)
+/* Removes c from the lists (not by_seq), reports res to the owner and
+ * frees c. */
+static void finish(cv_router_t *r, cv__cmd_t *c, const cv_router_result_t *res)
 {
-    HASH_DEL(r->by_seq, c);
     DL_DELETE2(r->by_age, c, age_prev, age_next);
     DL_DELETE2(r->by_sent, c, sent_prev, sent_next);
     r->npending--;
     r->opts.done(c->owner, c->req->request_id, c->req->op_case, res);
     canvass__v1__request__free_unpacked(c->req, NULL);
+    free(c->voted);
     free(c);
+}
+
+/* Removes c from every structure, reports res to the owner and frees c. */
+static void complete(cv_router_t *r, cv__cmd_t *c, const cv_router_result_t *res)
+{
+    HASH_DEL(r->by_seq, c);
+    finish(r, c, res);
 }
 
 static void complete_unavailable(cv_router_t *r, cv__cmd_t *c, const char *why)
@@ -226,6 +250,66 @@ static void send_outbox(cv__shard_t *s)
 
 /* ---- receiving ------------------------------------------------------------- */
 
+static void complete_internal(cv_router_t *r, cv__cmd_t *c, const char *why, bool hashed)
+{
+    cv_router_result_t res = {
+        .status = CV_ST_INTERNAL, .error = why, .feature_id = c->req->vote->feature_id};
+    if (hashed)
+        complete(r, c, &res);
+    else
+        finish(r, c, &res);
+}
+
+/* Sends vote c, acknowledged with redirect_to = target, on to the shard
+ * owning target (see the top of the file), or fails it with INTERNAL. */
+static void redirect(cv_router_t *r, cv__cmd_t *c, const char *target)
+{
+    Canvass__V1__Vote *v = c->req->vote;
+    const char *voted = c->voted ? c->voted : v->feature_id;
+    char why[192];
+    if (c->hops >= CV__REDIRECT_HOPS) {
+        cv_log(CV_LOG_WARN, "msg=\"merge chain too long\" feature=%s last=%s hops=%u", voted,
+               target, c->hops);
+        snprintf(why, sizeof why, "merge chain of '%s' is too long", voted);
+        complete_internal(r, c, why, true);
+        return;
+    }
+    size_t tlen = strlen(target);
+    char *copy = cv_feature_id_valid(target, tlen) ? strndup(target, tlen) : NULL;
+    if (!copy) {
+        snprintf(why, sizeof why, "feature '%s' was merged, but its target could not be used",
+                 voted);
+        cv_log(CV_LOG_WARN, "msg=\"unusable redirect\" feature=%s target_len=%zu", voted, tlen);
+        complete_internal(r, c, why, true);
+        return;
+    }
+    /* The request owns vote.feature_id: the first one is kept for error
+     * texts, a later intermediate one is freed. */
+    if (c->voted)
+        free(v->feature_id);
+    else
+        c->voted = v->feature_id;
+    v->feature_id = copy;
+    c->hops++;
+
+    HASH_DEL(r->by_seq, c);
+    c->seq = c->cmd.seq = ++r->next_seq;
+    c->shard = cv_shard_for_feature(copy, tlen, r->opts.nshards);
+    c->queued = false; /* an outbox entry under the old seq is skipped */
+    cv__hash_oom = 0;
+    HASH_ADD(hh, r->by_seq, seq, sizeof(uint64_t), c);
+    if (cv__hash_oom) {
+        complete_internal(r, c, "ingest is out of memory", false);
+        return;
+    }
+    if (enqueue(r, c) < 0) {
+        complete_internal(r, c, "ingest is out of memory", true);
+        return;
+    }
+    cv_log(CV_LOG_DEBUG, "msg=\"vote redirected\" feature=%s to=%s shard=%" PRIu32 " hops=%u",
+           voted, copy, c->shard, c->hops);
+}
+
 static void on_ack(cv__shard_t *s, const Canvass__V1__ShardAck *ack)
 {
     cv_router_t *r = s->router;
@@ -241,6 +325,11 @@ static void on_ack(cv__shard_t *s, const Canvass__V1__ShardAck *ack)
     if (c->shard != s->index) {
         cv_log(CV_LOG_WARN, "msg=\"ack from the wrong shard ignored\" shard=%" PRIu32
                " seq=%" PRIu64 " owner=%" PRIu32, s->index, ack->seq, c->shard);
+        return;
+    }
+    if (c->cmd.op_case == CANVASS__V1__SHARD_CMD__OP_VOTE && ack->status == CV_ST_OK &&
+        ack->redirect_to && *ack->redirect_to) {
+        redirect(r, c, ack->redirect_to);
         return;
     }
     cv_router_result_t res = {.status = ack->status, .error = ack->error ? ack->error : ""};
@@ -418,11 +507,21 @@ int cv_router_send(cv_router_t *r, Canvass__V1__Request **req_p, void *owner)
 
 void cv_router_flush(cv_router_t *r)
 {
-    for (uint32_t i = 0; i < r->opts.nshards; i++) {
-        cv__shard_t *s = &r->shards[i];
-        if (s->nout)
-            send_outbox(s);
-        drain(s);
+    /* A drain may redirect votes into an outbox this pass has already sent:
+     * go round again for those (bounded: a shard answering without end
+     * must not hold the loop). */
+    for (int pass = 0; pass <= CV__REDIRECT_HOPS; pass++) {
+        for (uint32_t i = 0; i < r->opts.nshards; i++) {
+            cv__shard_t *s = &r->shards[i];
+            if (s->nout)
+                send_outbox(s);
+            drain(s);
+        }
+        bool queued = false;
+        for (uint32_t i = 0; i < r->opts.nshards; i++)
+            queued = queued || r->shards[i].nout > 0;
+        if (!queued)
+            break;
     }
 }
 

@@ -13,6 +13,12 @@
  * UNAVAILABLE and the command is forgotten, so a later ack for it is
  * ignored, as is a duplicate ack.
  *
+ * A vote acknowledged with redirect_to (its feature was merged) is sent on,
+ * same stamp and same deadline, to the shard owning the merge target, for
+ * at most 4 hops; then it completes with INTERNAL "merge chain of 'ID' is
+ * too long" (ID = the feature the client voted for).  Its result names the
+ * feature that finally took the vote.
+ *
  * Every command accepted by cv_router_send() is completed exactly once
  * through the done callback: by its ack, by the deadline, or by
  * cv_router_abort().  The callback may call back into the router.

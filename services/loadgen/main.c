@@ -11,9 +11,14 @@
  * standings of its features equal its own record of acknowledged votes
  * (verify.c), so a benchmark cannot report votes that were not stored.
  *
+ * With --target redis or postgres it sends the same stream, with the same
+ * connections and depth, to a Redis or PostgreSQL peer doing the same
+ * deduplicated vote (backend.h), and verifies against that store's counters.
+ *
  * Exit status: 0 when the run completed and verified, 1 when it failed or
  * the verification found a difference, 2 for bad options.
  */
+#include "backend.h"
 #include "cv_config.h"
 #include "cv_err.h"
 #include "cv_log.h"
@@ -29,7 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *opt_server, *opt_feature_file, *opt_report, *opt_publish, *opt_app_key,
+static char *opt_target, *opt_server, *opt_feature_file, *opt_report, *opt_publish, *opt_app_key,
     *opt_log_level;
 static long opt_connections, opt_depth, opt_votes, opt_users, opt_features, opt_seed,
     opt_stall, opt_verify_timeout;
@@ -37,7 +42,11 @@ static double opt_duration, opt_zipf, opt_retract_share, opt_down_share;
 static int opt_setup, opt_verify, opt_quiet;
 
 static cv_config_opt_t opts[] = {
-    {"server", CV_CFG_STR, "127.0.0.1:7700", 0, 0, &opt_server, "ingest address, host:port"},
+    {"target", CV_CFG_STR, "canvass", 0, 0, &opt_target,
+     "what to load: canvass, or the peers redis or postgres"},
+    {"server", CV_CFG_STR, NULL, 0, 0, &opt_server,
+     "server address (default: canvass 127.0.0.1:7700 (ingest), redis 127.0.0.1:6379, "
+     "postgres \"host=127.0.0.1 port=5432\" or any libpq connection string)"},
     {"connections", CV_CFG_INT, "50", 1, 10000, &opt_connections, "client connections"},
     {"depth", CV_CFG_INT, "32", 1, 4096, &opt_depth, "requests in flight per connection"},
     {"votes", CV_CFG_INT, "100000", 1, 1000000000000L, &opt_votes,
@@ -60,9 +69,9 @@ static cv_config_opt_t opts[] = {
      "feature ids, one a line, for --setup=off"},
     {"report", CV_CFG_STR, NULL, 0, 0, &opt_report, "also write the report as JSON to this file"},
     {"verify", CV_CFG_BOOL, "on", 0, 0, &opt_verify,
-     "compare the cluster's live standings with what was acknowledged (needs --setup)"},
+     "compare the store's counters with what was acknowledged (needs --setup)"},
     {"publish", CV_CFG_STR, "127.0.0.1:7721", 0, 0, &opt_publish,
-     "publish release-manager endpoint for --verify, host:port"},
+     "publish release-manager endpoint for --verify of canvass, host:port"},
     {"verify-timeout", CV_CFG_INT, "30", 1, 3600, &opt_verify_timeout,
      "seconds to wait for the live list"},
     {"app-key", CV_CFG_STR, NULL, 0, 0, &opt_app_key,
@@ -132,7 +141,11 @@ fail:
 static int check_options(void)
 {
     const char *why = NULL;
-    if (!(opt_duration >= 0) || !isfinite(opt_duration))
+    if (!cv_backend_find(opt_target))
+        why = "--target must be canvass, redis or postgres";
+    else if (strcmp(opt_target, "canvass") != 0 && *opt_app_key)
+        why = "--app-key is only for --target canvass";
+    else if (!(opt_duration >= 0) || !isfinite(opt_duration))
         why = "--duration must be 0 or a number of seconds";
     else if (!(opt_zipf >= 0) || !isfinite(opt_zipf))
         why = "--zipf must be 0 or more";
@@ -169,6 +182,13 @@ int main(int argc, char **argv)
     if (check_options() < 0)
         return 2;
     cv_log_init("loadgen", -1, opt_quiet ? CV_LOG_ERROR : cv_log_level_parse(opt_log_level));
+    const cv_backend_t *be = cv_backend_find(opt_target);
+    const char *server = *opt_server ? opt_server : be->default_server;
+    char why[300];
+    if (be->prepare && be->prepare(server, why, sizeof why) < 0) {
+        fprintf(stderr, "canvass-loadgen: %s\n", why);
+        return 1;
+    }
 
     char **ids = NULL;
     long nids = 0;
@@ -196,7 +216,7 @@ int main(int argc, char **argv)
 
     static cv_report_t rep; /* static: the histogram is 58 KiB */
     cv_report_init(&rep);
-    rep.server = opt_server;
+    rep.server = server;
     rep.connections = opt_connections;
     rep.depth = opt_depth;
     rep.features = (long)wo.features;
@@ -209,7 +229,8 @@ int main(int argc, char **argv)
     rep.seed = (uint64_t)opt_seed;
 
     cv_run_opts_t ro = {
-        .server = opt_server,
+        .backend = be,
+        .server = server,
         .connections = (unsigned)opt_connections,
         .depth = (unsigned)opt_depth,
         .votes = opt_votes,
@@ -222,7 +243,7 @@ int main(int argc, char **argv)
     int failed = cv_run(&ro, w, &rep) < 0;
     if (!failed && opt_verify) {
         cv_verify_opts_t vo = {opt_publish, opt_app_key, opt_verify_timeout * 1000};
-        failed = cv_verify(&vo, w, &rep, stdout) < 0;
+        failed = be->verify(server, &vo, w, &rep, stdout) < 0;
     }
     cv_report_print(&rep, stdout);
     fflush(stdout);

@@ -11,7 +11,6 @@
  * no new request may start and nothing is outstanding.
  */
 #include "run.h"
-#include "conn.h"
 #include "cv_err.h"
 #include "cv_log.h"
 #include "progress.h"
@@ -51,13 +50,14 @@ typedef struct slab {
 
 typedef struct {
     const cv_run_opts_t *o;
+    const cv_backend_t *be;
     cv_workload_t *w;
     cv_report_t *rep;
     uv_loop_t loop;
     uv_timer_t tick, deadline, retry;
     uv_signal_t sigint;
     bool handles_closed;
-    cv_conn_t **conns;
+    void **conns; /* the back end's connections */
     bool *was_up, *up_now;
     unsigned nconns;
 
@@ -138,7 +138,7 @@ static void stop_all(run_t *r)
     cv_progress_clear(&r->progress, stderr);
     for (unsigned i = 0; i < r->nconns; i++)
         if (r->conns[i])
-            cv_conn_stop(r->conns[i]);
+            r->be->stop(r->conns[i]);
     if (!r->handles_closed) {
         r->handles_closed = true;
         uv_close((uv_handle_t *)&r->tick, NULL);
@@ -186,7 +186,7 @@ static void check_done(run_t *r)
 static void fill_all(run_t *r)
 {
     for (unsigned i = 0; i < r->nconns && r->phase != PHASE_DONE; i++)
-        cv_conn_fill(r->conns[i]);
+        r->be->fill(r->conns[i]);
 }
 
 static void enter_drain(run_t *r)
@@ -254,7 +254,7 @@ nomem:
     return NULL;
 }
 
-static void *on_next(void *ctx, cv_conn_t *c, Canvass__V1__Request *msg)
+static void *on_next(void *ctx, unsigned conn, Canvass__V1__Request *msg)
 {
     run_t *r = ctx;
     if (r->phase == PHASE_DONE)
@@ -386,7 +386,7 @@ static void on_vote_reply(run_t *r, req_t *q, const Canvass__V1__Reply *rep, uin
     check_done(r);
 }
 
-static void on_reply(void *ctx, cv_conn_t *c, void *req, const Canvass__V1__Reply *rep)
+static void on_reply(void *ctx, unsigned conn, void *req, const Canvass__V1__Reply *rep)
 {
     run_t *r = ctx;
     req_t *q = req;
@@ -399,7 +399,7 @@ static void on_reply(void *ctx, cv_conn_t *c, void *req, const Canvass__V1__Repl
         on_vote_reply(r, q, rep, now);
 }
 
-static void on_lost(void *ctx, cv_conn_t *c, void *req)
+static void on_lost(void *ctx, unsigned conn, void *req)
 {
     run_t *r = ctx;
     req_t *q = req;
@@ -407,10 +407,9 @@ static void on_lost(void *ctx, cv_conn_t *c, void *req)
     queue_push(&r->ready, q);
 }
 
-static void on_event(void *ctx, cv_conn_t *c, cv_conn_event_t ev, const char *why)
+static void on_event(void *ctx, unsigned i, cv_conn_event_t ev, const char *why)
 {
     run_t *r = ctx;
-    unsigned i = cv_conn_index(c);
     switch (ev) {
     case CV_CONN_UP:
         if (r->was_up[i])
@@ -506,13 +505,14 @@ static void on_sigint(uv_signal_t *s, int signum)
 
 int cv_run(const cv_run_opts_t *opts, cv_workload_t *w, cv_report_t *rep)
 {
-    static const cv_conn_ops_t ops = {on_next, on_reply, on_lost, on_event};
+    static const cv_link_ops_t ops = {on_next, on_reply, on_lost, on_event};
     run_t *r = calloc(1, sizeof *r);
     if (!r) {
         snprintf(rep->failure, sizeof rep->failure, "out of memory");
         return CV_ENOMEM;
     }
     r->o = opts;
+    r->be = opts->backend ? opts->backend : cv_backend_find("canvass");
     r->w = w;
     r->rep = rep;
     int rc = uv_loop_init(&r->loop);
@@ -522,21 +522,22 @@ int cv_run(const cv_run_opts_t *opts, cv_workload_t *w, cv_report_t *rep)
         free(r);
         return CV_EIO;
     }
-    struct sockaddr_storage addr;
     r->nconns = opts->connections;
     r->conns = calloc(r->nconns, sizeof *r->conns);
     r->was_up = calloc(r->nconns, sizeof *r->was_up);
     r->up_now = calloc(r->nconns, sizeof *r->up_now);
-    if (cv_conn_resolve(&r->loop, opts->server, &addr) < 0) {
-        snprintf(rep->failure, sizeof rep->failure, "cannot resolve the server '%s'",
-                 opts->server);
-        r->rc = CV_EINVAL;
-        goto out;
-    }
     for (unsigned i = 0; r->conns && i < r->nconns; i++) {
-        cv_conn_opts_t co = {(struct sockaddr *)&addr, opts->depth, i, opts->app_key, &ops, r};
-        if (!(r->conns[i] = cv_conn_new(&r->loop, &co)))
+        cv_link_opts_t lo = {opts->server, opts->depth, i, opts->app_key, &ops, r};
+        if (!(r->conns[i] = r->be->conn_new(&r->loop, &lo))) {
+            if (i == 0) {
+                snprintf(rep->failure, sizeof rep->failure,
+                         "cannot use the %s server '%s' (see the log above)", r->be->name,
+                         opts->server);
+                r->rc = CV_EINVAL;
+                goto out;
+            }
             break;
+        }
     }
     if (!r->conns || !r->was_up || !r->up_now || !r->conns[r->nconns - 1]) {
         snprintf(rep->failure, sizeof rep->failure, "out of memory");
@@ -544,7 +545,7 @@ int cv_run(const cv_run_opts_t *opts, cv_workload_t *w, cv_report_t *rep)
         r->handles_closed = true; /* none of them was initialised */
         for (unsigned i = 0; r->conns && i < r->nconns; i++)
             if (r->conns[i])
-                cv_conn_stop(r->conns[i]);
+                r->be->stop(r->conns[i]);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         goto out;
     }
@@ -563,12 +564,12 @@ int cv_run(const cv_run_opts_t *opts, cv_workload_t *w, cv_report_t *rep)
     else
         enter_votes(r);
     for (unsigned i = 0; i < r->nconns; i++)
-        cv_conn_start(r->conns[i]);
+        r->be->start(r->conns[i]);
     uv_run(&r->loop, UV_RUN_DEFAULT);
 
 out:
     for (unsigned i = 0; r->conns && i < r->nconns; i++)
-        cv_conn_destroy(&r->conns[i]);
+        r->be->destroy(&r->conns[i]);
     if (uv_loop_close(&r->loop) != 0)
         cv_log(CV_LOG_ERROR, "msg=\"event loop closed with handles open\"");
     rc = r->rc;

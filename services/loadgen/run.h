@@ -26,13 +26,15 @@
 #ifndef CV_LOADGEN_RUN_H
 #define CV_LOADGEN_RUN_H
 
+#include "backend.h"
 #include "report.h"
 #include "workload.h"
 
 #include <stdbool.h>
 
 typedef struct {
-    const char *server;  /* "host:port" of ingest */
+    const cv_backend_t *backend; /* the kind of server; NULL = canvass */
+    const char *server;  /* its address: "host:port" of ingest for canvass */
     unsigned connections, depth;
     long votes;          /* votes to send (when duration_s == 0) */
     double duration_s;   /* > 0: send votes for this long instead */

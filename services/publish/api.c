@@ -7,6 +7,8 @@
 #include "cv_err.h"
 #include "cv_log.h"
 #include "cv_rank.h"
+#include "features.h"
+#include "reply.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +21,6 @@ static const uint8_t nomem_reply[] = {
     'y'};
 
 /* ---- replies ---------------------------------------------------------------- */
-
-static uint8_t *pack_reply(Canvass__V1__AdminReply *r, size_t *len)
-{
-    return cv_codec_pack(&r->base, len);
-}
-
-static uint8_t *error_reply(cv_status_t st, const char *err, size_t *len)
-{
-    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
-    r.status = st;
-    r.error = (char *)err;
-    return pack_reply(&r, len);
-}
 
 /* AdminReply{status OK, ranked: <list bytes>}: status OK is proto3's default
  * and not written, so the reply is field 10 (wire type 2) alone: the tag
@@ -99,12 +88,12 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
     char err[256];
     cv_rank_order_t order;
     if (cv_rank_order_parse(q->order, &order, err, sizeof err) < 0)
-        return error_reply(CV_ST_INVALID, err, len);
+        return pub_reply_error(CV_ST_INVALID, err, len);
     uint64_t cycle = 0;
     int kind = parse_cycle(q->cycle, &cycle);
     if (kind < 0) {
         snprintf(err, sizeof err, "bad cycle '%.64s' (a number, latest or live)", q->cycle);
-        return error_reply(CV_ST_INVALID, err, len);
+        return pub_reply_error(CV_ST_INVALID, err, len);
     }
     uint8_t *buf = NULL;
     size_t blen = 0;
@@ -122,7 +111,7 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
         }
     }
     if (st != CV_ST_OK)
-        return error_reply(st, err, len);
+        return pub_reply_error(st, err, len);
     if (order == CV_RANK_SCORE && q->limit == 0) {
         uint8_t *out = ranked_raw_reply(buf, blen, len);
         free(buf);
@@ -135,7 +124,7 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
         snprintf(err, sizeof err, "the list of cycle %llu is undecodable",
                  (unsigned long long)cycle);
         cv_log(CV_LOG_ERROR, "msg=\"%s\"", err);
-        return error_reply(CV_ST_INTERNAL, err, len);
+        return pub_reply_error(CV_ST_INTERNAL, err, len);
     }
     uint8_t *out = NULL;
     if (order == CV_RANK_SCORE && l->n_entries <= q->limit) {
@@ -143,7 +132,9 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
         goto done;
     }
     /* Only score lists are stored; any other order is computed here, at pull
-     * time, from the stored score order (whose order also breaks its ties). */
+     * time, from the entries' own fields (score, trend, up, down, voters,
+     * created_ms, id: cv_rank_reorder), exactly as a close would have built
+     * it in that order. */
     char *stored_order = l->order;
     size_t full = l->n_entries;
     if (order != CV_RANK_SCORE) {
@@ -154,7 +145,7 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
         if (prev)
             canvass__v1__ranked_list__free_unpacked(prev, NULL);
         if (rc < 0) {
-            out = error_reply(CV_ST_INTERNAL, "out of memory", len);
+            out = pub_reply_error(CV_ST_INTERNAL, "out of memory", len);
             goto done;
         }
         l->order = (char *)cv_rank_order_name(order);
@@ -164,7 +155,7 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
     Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
     r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_RANKED;
     r.ranked = l;
-    out = pack_reply(&r, len);
+    out = pub_reply_pack(&r, len);
     /* Give the unpacked message back what it owns before freeing it. */
     l->n_entries = full;
     l->order = stored_order;
@@ -183,7 +174,7 @@ static uint8_t *do_cycles(pub_cycles_t *c, size_t *len)
     size_t n = 0;
     cv_status_t st = pub_cycles_list(c, &infos, &n, err, sizeof err);
     if (st != CV_ST_OK)
-        return error_reply(st, err, len);
+        return pub_reply_error(st, err, len);
     Canvass__V1__CycleInfo **ptrs = malloc(n * sizeof *ptrs);
     if (!ptrs) {
         free(infos);
@@ -197,7 +188,7 @@ static uint8_t *do_cycles(pub_cycles_t *c, size_t *len)
     Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
     r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_CYCLES;
     r.cycles = &list;
-    uint8_t *out = pack_reply(&r, len);
+    uint8_t *out = pub_reply_pack(&r, len);
     free(ptrs);
     free(infos);
     return out;
@@ -211,21 +202,22 @@ static uint8_t *do_close(pub_cycles_t *c, size_t *len)
            (unsigned long long)pub_cycles_open_cycle(c));
     cv_status_t st = pub_cycles_close(c, 0, &info, err, sizeof err);
     if (st != CV_ST_OK)
-        return error_reply(st, err, len);
+        return pub_reply_error(st, err, len);
     Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
     r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_CLOSED;
     r.closed = &info;
-    return pack_reply(&r, len);
+    return pub_reply_pack(&r, len);
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
-uint8_t *pub_api_handle(pub_cycles_t *c, const uint8_t *req, size_t reqlen, size_t *len)
+uint8_t *pub_api_handle(pub_cycles_t *c, pub_features_t *f, const uint8_t *req, size_t reqlen,
+                        size_t *len)
 {
     Canvass__V1__AdminRequest *r = canvass__v1__admin_request__unpack(NULL, reqlen, req);
     if (!r) {
         cv_log(CV_LOG_INFO, "msg=\"undecodable admin request\" bytes=%zu", reqlen);
-        return error_reply(CV_ST_INVALID, "undecodable request", len);
+        return pub_reply_error(CV_ST_INVALID, "undecodable request", len);
     }
     uint8_t *out;
     switch (r->op_case) {
@@ -238,15 +230,33 @@ uint8_t *pub_api_handle(pub_cycles_t *c, const uint8_t *req, size_t reqlen, size
     case CANVASS__V1__ADMIN_REQUEST__OP_CLOSE:
         out = do_close(c, len);
         break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_FEATURE_SHOW:
+        out = pub_features_show(f, r->feature_show, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_FEATURE_STATUS:
+        out = pub_features_status(f, r->feature_status, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_FEATURE_MERGE:
+        out = pub_features_merge(f, r->feature_merge, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_FEATURE_VOTERS:
+        out = pub_features_voters(f, r->feature_voters, len);
+        break;
+    case CANVASS__V1__ADMIN_REQUEST__OP_FEATURES:
+        out = pub_features_list(f, len);
+        break;
     default:
-        out = error_reply(CV_ST_INVALID, "request has no operation (ranked, cycles or close)", len);
+        out = pub_reply_error(CV_ST_INVALID,
+                              "request has no operation (ranked, cycles, close, feature_show, "
+                              "feature_status, feature_merge, feature_voters or features)",
+                              len);
         break;
     }
     canvass__v1__admin_request__free_unpacked(r, NULL);
     return out;
 }
 
-int pub_api_serve(pub_cycles_t *c, cv_sock_t *rep)
+int pub_api_serve(pub_cycles_t *c, pub_features_t *f, cv_sock_t *rep)
 {
     cv_parts_t parts;
     int rc = cv_sock_recv(rep, &parts, 0);
@@ -255,11 +265,11 @@ int pub_api_serve(pub_cycles_t *c, cv_sock_t *rep)
     uint8_t *out;
     size_t len = 0;
     if (rc == 0 && parts.n == 1) {
-        out = pub_api_handle(c, parts.data[0], parts.size[0], &len);
+        out = pub_api_handle(c, f, parts.data[0], parts.size[0], &len);
     } else {
         /* Too many frames (the REP socket still owes an answer). */
         cv_log(CV_LOG_INFO, "msg=\"undecodable admin request\" frames=%d", rc == 0 ? parts.n : -1);
-        out = error_reply(CV_ST_INVALID, "undecodable request", &len);
+        out = pub_reply_error(CV_ST_INVALID, "undecodable request", &len);
     }
     if (rc == 0)
         cv_parts_free(&parts);

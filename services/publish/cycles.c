@@ -2,7 +2,8 @@
  * A close gathers the shards' standings (shards.c), flattens them into
  * cv_standing_t, ranks them with cv_rank against the previous cycle's list,
  * packs the list once, commits it with the new cycle state (history.c) and
- * then broadcasts the very bytes it stored. */
+ * then broadcasts the very bytes it stored.  The end of the file answers
+ * where one feature ranked, for feature show. */
 #include "cycles.h"
 #include "cv_err.h"
 #include "cv_id.h"
@@ -121,6 +122,11 @@ uint64_t pub_cycles_due_ms(const pub_cycles_t *c)
     return c->meta.due;
 }
 
+pub_history_t *pub_cycles_history(pub_cycles_t *c)
+{
+    return c->history;
+}
+
 /* ---- reading lists ---------------------------------------------------------- */
 
 cv_status_t pub_cycles_get(pub_cycles_t *c, uint64_t cycle, uint8_t **buf, size_t *len, char *err,
@@ -190,11 +196,11 @@ static cv_status_t flatten(Canvass__V1__TallyReply **replies, int nshards, cv_st
         for (size_t j = 0; j < s->n_features; j++) {
             Canvass__V1__FeatureStanding *fs = s->features[j];
             Canvass__V1__FeatureRecord *f = fs->feature;
-            if (!f || fs->n_up > CV_TIERS || fs->n_down > CV_TIERS) {
+            if (!f || fs->n_up > CV_TIERS || fs->n_down > CV_TIERS || fs->n_trend > CV_TIERS) {
                 snprintf(err, errlen,
-                         f ? "shard %d sent %zu/%zu tier counts for feature '%.64s', at most 3"
+                         f ? "shard %d sent %zu/%zu/%zu tier counts for feature '%.64s', at most 3"
                            : "shard %d sent a standing without a feature",
-                         i, fs->n_up, fs->n_down, f ? f->feature_id : "");
+                         i, fs->n_up, fs->n_down, fs->n_trend, f ? f->feature_id : "");
                 free(st);
                 return CV_ST_INTERNAL;
             }
@@ -210,6 +216,8 @@ static cv_status_t flatten(Canvass__V1__TallyReply **replies, int nshards, cv_st
                 d->up[t] = fs->up[t];
             for (size_t t = 0; t < fs->n_down; t++)
                 d->down[t] = fs->down[t];
+            for (size_t t = 0; t < fs->n_trend; t++)
+                d->trend[t] = fs->trend[t];
         }
     }
     *out = st;
@@ -219,18 +227,20 @@ static cv_status_t flatten(Canvass__V1__TallyReply **replies, int nshards, cv_st
 
 /* Gathers the shards' standings (closing the open cycle when close is set),
  * ranks them in score order and packs the list.  On CV_ST_OK, *buf is the
- * caller's and *info describes the list. */
+ * caller's and *info describes the list.  The close instant is taken before
+ * the shards are asked: it is the next cycle's opening, which each shard
+ * learns from CloseCycle.opened_at_ms as the start of its trending window. */
 static cv_status_t gather_and_rank(pub_cycles_t *c, int close, uint64_t scheduled_at_ms,
                                    uint8_t **buf, size_t *len, Canvass__V1__CycleInfo *info,
                                    char *err, size_t errlen)
 {
     int nshards = pub_shards_count(c->shards);
     Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX];
-    cv_status_t st = pub_shards_gather(c->shards, close ? c->meta.open : 0, c->cfg.shard_timeout_ms,
-                                       replies, err, errlen);
+    uint64_t closed_at = close ? cv_now_ms() : 0;
+    cv_status_t st = pub_shards_gather(c->shards, close ? c->meta.open : 0, closed_at,
+                                       c->cfg.shard_timeout_ms, replies, err, errlen);
     if (st != CV_ST_OK)
         return st;
-    uint64_t closed_at = close ? cv_now_ms() : 0;
     for (int i = 0; i < nshards; i++) {
         const Canvass__V1__Standings *s = replies[i]->standings;
         /* Neither mismatch stops the ranking (the union of the shards'
@@ -382,5 +392,92 @@ cv_status_t pub_cycles_list(pub_cycles_t *c, Canvass__V1__CycleInfo **infos, siz
     open->state = "open";
     open->opened_at_ms = c->meta.opened_at;
     open->scheduled_at_ms = c->meta.due;
+    return CV_ST_OK;
+}
+
+/* ---- one feature's ranks -------------------------------------------------------------- */
+
+/* The entry of feature id in l, or NULL. */
+static const Canvass__V1__RankedEntry *find_entry(const Canvass__V1__RankedList *l, const char *id)
+{
+    for (size_t i = 0; i < l->n_entries; i++)
+        if (!strcmp(l->entries[i]->feature_id, id))
+            return l->entries[i];
+    return NULL;
+}
+
+cv_status_t pub_cycles_feature_ranks(pub_cycles_t *c, const char *id,
+                                     Canvass__V1__CycleRank **ranks, size_t *n, char *err,
+                                     size_t errlen)
+{
+    /* Every stored list is read and searched: a release manager's query,
+     * fine for a few hundred cycles.  The next step is an index (feature id,
+     * cycle) -> rank written with each close, so a lookup costs one range
+     * read. */
+    size_t cap = 0, k = 0;
+    Canvass__V1__CycleRank *out = NULL;
+    for (uint64_t cycle = 1; cycle < c->meta.open; cycle++) {
+        uint8_t *buf;
+        size_t len;
+        cv_status_t st = pub_cycles_get(c, cycle, &buf, &len, err, errlen);
+        if (st == CV_ST_NOT_FOUND) /* logged by pub_cycles_get */
+            continue;
+        if (st != CV_ST_OK) {
+            free(out);
+            return st;
+        }
+        Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, len, buf);
+        free(buf);
+        if (!l) {
+            cv_log(CV_LOG_ERROR, "msg=\"stored list undecodable\" cycle=%llu",
+                   (unsigned long long)cycle);
+            continue;
+        }
+        const Canvass__V1__RankedEntry *e = find_entry(l, id);
+        if (e && k == cap) {
+            cap = cap ? cap * 2 : 8;
+            Canvass__V1__CycleRank *p = realloc(out, cap * sizeof *p);
+            if (!p) {
+                canvass__v1__ranked_list__free_unpacked(l, NULL);
+                free(out);
+                snprintf(err, errlen, "out of memory");
+                return CV_ST_INTERNAL;
+            }
+            out = p;
+        }
+        if (e) {
+            Canvass__V1__CycleRank *r = &out[k++];
+            canvass__v1__cycle_rank__init(r);
+            r->cycle = cycle;
+            r->rank = e->rank;
+            r->score = e->score;
+            r->up = e->up;
+            r->down = e->down;
+        }
+        canvass__v1__ranked_list__free_unpacked(l, NULL);
+    }
+    *ranks = out;
+    *n = k;
+    return CV_ST_OK;
+}
+
+cv_status_t pub_cycles_live_rank(pub_cycles_t *c, const char *id, uint32_t *rank, double *score,
+                                 char *err, size_t errlen)
+{
+    uint8_t *buf;
+    size_t len;
+    cv_status_t st = pub_cycles_live(c, &buf, &len, err, errlen);
+    if (st != CV_ST_OK)
+        return st;
+    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, len, buf);
+    free(buf);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return CV_ST_INTERNAL;
+    }
+    const Canvass__V1__RankedEntry *e = find_entry(l, id);
+    *rank = e ? e->rank : 0;
+    *score = e ? e->score : 0;
+    canvass__v1__ranked_list__free_unpacked(l, NULL);
     return CV_ST_OK;
 }

@@ -1,11 +1,14 @@
 /* cycles: the release cycles publish owns (DESIGN A5, A6, B1).
  *
  * Exactly one cycle is open at a time, numbered from 1.  Closing it asks
- * every tally shard to close it, ranks the standings they report, stores the
- * ranked list under the cycle's number for good, opens the next cycle and
- * broadcasts the list on the PUB socket as "ranked" + RankedList.  The list
- * is packed once, at the close: the bytes stored, broadcast and later served
- * for that cycle are the same bytes.
+ * every tally shard to close it (CloseCycle.opened_at_ms = the close
+ * instant, when the next cycle and its trending window open), ranks the
+ * standings they report, stores the ranked list under the cycle's number
+ * for good, opens the next cycle and broadcasts the list on the PUB socket
+ * as "ranked" + RankedList.  The list is stored in score order with every
+ * entry's trend and created_ms, so any order can be pulled later
+ * (cv_rank.h).  It is packed once, at the close: the bytes stored, broadcast
+ * and later served for that cycle are the same bytes.
  *
  * The cycle state (open cycle, when it opened, when it is due to close) and
  * every closed cycle's list live in the store of history.h; a close commits
@@ -28,6 +31,7 @@
 #include "cv_bus.h"
 #include "cv_codec.h"
 #include "cv_sched.h"
+#include "history.h"
 #include "shards.h"
 
 #include <stddef.h>
@@ -61,6 +65,10 @@ uint64_t pub_cycles_opened_at(const pub_cycles_t *c);
 /* When the schedule next closes the open cycle; 0 when manual. */
 uint64_t pub_cycles_due_ms(const pub_cycles_t *c);
 
+/* The store (borrowed, valid until pub_cycles_destroy), for the other
+ * tables it holds (pending merges). */
+pub_history_t *pub_cycles_history(pub_cycles_t *c);
+
 /* Runs a scheduled close if one is due (retrying a failed one at most every
  * PUB_CLOSE_RETRY_MS).  Returns how many ms may pass before it needs to run
  * again, at most 60000, or -1 when nothing is scheduled. */
@@ -92,5 +100,20 @@ cv_status_t pub_cycles_live(pub_cycles_t *c, uint8_t **buf, size_t *len, char *e
  * Returns CV_ST_OK or INTERNAL. */
 cv_status_t pub_cycles_list(pub_cycles_t *c, Canvass__V1__CycleInfo **infos, size_t *n, char *err,
                             size_t errlen);
+
+/* Feature id's rank, score, up and down in every closed cycle whose stored
+ * list ranked it, oldest first: *ranks is a new array of *n entries the
+ * caller frees with free() (NULL when *n is 0).  A stored list that cannot
+ * be read is logged and skipped.  Returns CV_ST_OK, or INTERNAL with the
+ * reason in err. */
+cv_status_t pub_cycles_feature_ranks(pub_cycles_t *c, const char *id,
+                                     Canvass__V1__CycleRank **ranks, size_t *n, char *err,
+                                     size_t errlen);
+
+/* Feature id's rank and score in the live list (as pub_cycles_live builds
+ * it); both 0 when the list does not rank it.  Errors as for
+ * pub_cycles_live(). */
+cv_status_t pub_cycles_live_rank(pub_cycles_t *c, const char *id, uint32_t *rank, double *score,
+                                 char *err, size_t errlen);
 
 #endif

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { T_CYCLES = 0, T_META = 1 };
-static const char *const table_names[] = {"cycles", "meta"};
+enum { T_CYCLES = 0, T_META = 1, T_MERGES = 2, T_COUNT = 3 };
+static const char *const table_names[T_COUNT] = {"cycles", "meta", "merges"};
 
 #define META_OPEN "open_cycle"
 #define META_OPENED_AT "opened_at_ms"
@@ -64,7 +64,7 @@ pub_history_t *pub_history_open(const char *dir)
     pub_history_t *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->store = cv_store_open(dir, table_names, 2, CV_DURABLE_FSYNC, 0);
+    h->store = cv_store_open(dir, table_names, T_COUNT, CV_DURABLE_FSYNC, 0);
     if (!h->store) {
         free(h);
         return NULL;
@@ -147,15 +147,16 @@ static int write_commit(cv_txn_t *t, const pub_meta_t *m, const char *schedule_t
     return rc;
 }
 
-int pub_history_commit(pub_history_t *h, const pub_meta_t *m, const char *schedule_text,
-                       const uint8_t *list, size_t len)
+/* Runs body(t, arg) in a write transaction and commits it, growing the map
+ * and running the whole body again when it fills. */
+static int run_write(pub_history_t *h, int (*body)(cv_txn_t *t, void *arg), void *arg)
 {
     for (int attempt = 1;; attempt++) {
         cv_txn_t *t;
         int rc = cv_store_begin(h->store, 0, &t);
         if (rc < 0)
             return rc;
-        rc = write_commit(t, m, schedule_text, list, len);
+        rc = body(t, arg);
         if (rc == 0)
             rc = cv_store_commit(&t);
         else
@@ -165,6 +166,26 @@ int pub_history_commit(pub_history_t *h, const pub_meta_t *m, const char *schedu
         if ((rc = cv_store_grow(h->store)) < 0)
             return rc;
     }
+}
+
+typedef struct {
+    const pub_meta_t *m;
+    const char *schedule_text;
+    const uint8_t *list;
+    size_t len;
+} commit_args_t;
+
+static int commit_body(cv_txn_t *t, void *arg)
+{
+    const commit_args_t *a = arg;
+    return write_commit(t, a->m, a->schedule_text, a->list, a->len);
+}
+
+int pub_history_commit(pub_history_t *h, const pub_meta_t *m, const char *schedule_text,
+                       const uint8_t *list, size_t len)
+{
+    commit_args_t a = {m, schedule_text, list, len};
+    return run_write(h, commit_body, &a);
 }
 
 int pub_history_get(pub_history_t *h, uint64_t cycle, uint8_t **buf, size_t *len)
@@ -256,4 +277,94 @@ int pub_history_list(pub_history_t *h, size_t spare, Canvass__V1__CycleInfo **in
     *infos = a.infos;
     *n = a.n;
     return 0;
+}
+
+/* ---- pending merges ------------------------------------------------------------ */
+
+typedef struct {
+    const char *src;
+    const uint8_t *val; /* NULL: delete */
+    size_t len;
+} merge_args_t;
+
+static int merge_body(cv_txn_t *t, void *arg)
+{
+    const merge_args_t *a = arg;
+    if (a->val)
+        return cv_store_put(t, T_MERGES, a->src, strlen(a->src), a->val, a->len);
+    int rc = cv_store_del(t, T_MERGES, a->src, strlen(a->src));
+    return rc == CV_ENOTFOUND ? 0 : rc;
+}
+
+int pub_history_merge_put(pub_history_t *h, const Canvass__V1__FeatureEvent *ev)
+{
+    size_t len;
+    uint8_t *val = cv_codec_pack(&ev->base, &len);
+    if (!val)
+        return CV_ENOMEM;
+    merge_args_t a = {ev->feature_id, val, len};
+    int rc = run_write(h, merge_body, &a);
+    free(val);
+    return rc;
+}
+
+int pub_history_merge_del(pub_history_t *h, const char *src)
+{
+    merge_args_t a = {src, NULL, 0};
+    return run_write(h, merge_body, &a);
+}
+
+typedef struct {
+    Canvass__V1__FeatureEvent **evs;
+    size_t n, cap;
+} merges_acc_t;
+
+static int merges_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    merges_acc_t *a = arg;
+    Canvass__V1__FeatureEvent *ev = canvass__v1__feature_event__unpack(NULL, vlen, val);
+    if (!ev || !*ev->feature_id || !*ev->merged_into || strlen(ev->feature_id) != klen ||
+        memcmp(ev->feature_id, key, klen) != 0) {
+        cv_log(CV_LOG_ERROR, "msg=\"undecodable pending merge skipped\" key_bytes=%zu", klen);
+        if (ev)
+            canvass__v1__feature_event__free_unpacked(ev, NULL);
+        return 0;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        Canvass__V1__FeatureEvent **p = realloc(a->evs, cap * sizeof *p);
+        if (!p) {
+            canvass__v1__feature_event__free_unpacked(ev, NULL);
+            return CV_ENOMEM;
+        }
+        a->evs = p;
+        a->cap = cap;
+    }
+    a->evs[a->n++] = ev;
+    return 0;
+}
+
+int pub_history_merges(pub_history_t *h, Canvass__V1__FeatureEvent ***evs, size_t *n)
+{
+    merges_acc_t a = {0};
+    cv_txn_t *t;
+    int rc = cv_store_begin(h->store, 1, &t);
+    if (rc < 0)
+        return rc;
+    rc = cv_store_iter(t, T_MERGES, NULL, 0, merges_one, &a);
+    cv_store_abort(&t);
+    if (rc < 0) {
+        pub_history_merges_free(a.evs, a.n);
+        return rc;
+    }
+    *evs = a.evs;
+    *n = a.n;
+    return 0;
+}
+
+void pub_history_merges_free(Canvass__V1__FeatureEvent **evs, size_t n)
+{
+    for (size_t i = 0; evs && i < n; i++)
+        canvass__v1__feature_event__free_unpacked(evs[i], NULL);
+    free(evs);
 }

@@ -1,6 +1,7 @@
-/* history: publish's LMDB store of closed cycles and of the cycle state.
+/* history: publish's LMDB store of closed cycles, of the cycle state and of
+ * the merges in progress.
  *
- * One environment with two tables:
+ * One environment with three tables:
  *   cycles  8-byte big-endian cycle number -> packed RankedList, written once
  *           at the cycle's close and never overwritten
  *   meta    "open_cycle"   -> 8-byte big-endian number of the open cycle
@@ -8,6 +9,12 @@
  *           "due_ms"       -> 8-byte big-endian time the schedule next closes
  *                             it (0: nothing scheduled)
  *           "schedule"     -> the schedule text due_ms was computed for
+ *   merges  source feature id -> packed FeatureEvent (kind "merged",
+ *           feature_id = the source, merged_into = the target, status
+ *           "merged", at_ms, title): a merge recorded before its first step
+ *           and deleted after its last, so that one interrupted anywhere is
+ *           found and run again; the value is the event to broadcast when
+ *           it completes
  * pub_history_commit() writes a closed cycle's list and the new meta in one
  * transaction, so after a crash either the old cycle is open or the new one
  * is, never half of each.  Every commit is fsynced: closes are rare, and each
@@ -60,5 +67,22 @@ int pub_history_get(pub_history_t *h, uint64_t cycle, uint8_t **buf, size_t *len
  * A list that does not decode is reported with its number only (logged).
  * Returns 0, CV_ENOMEM or CV_EIO. */
 int pub_history_list(pub_history_t *h, size_t spare, Canvass__V1__CycleInfo **infos, size_t *n);
+
+/* Records a pending merge: ev->feature_id (the source) -> ev, replacing a
+ * record for the same source.  Committed (fsynced) before it returns.
+ * Returns 0, CV_ENOMEM or another CV_E* storage error. */
+int pub_history_merge_put(pub_history_t *h, const Canvass__V1__FeatureEvent *ev);
+
+/* Deletes the pending merge of source src; 0 also when there is none.
+ * Returns 0 or a CV_E* storage error. */
+int pub_history_merge_del(pub_history_t *h, const char *src);
+
+/* Every pending merge, in source id order: *evs is a new array of *n
+ * unpacked events, freed with pub_history_merges_free().  A record that does
+ * not decode is logged and skipped.  Returns 0, CV_ENOMEM or CV_EIO. */
+int pub_history_merges(pub_history_t *h, Canvass__V1__FeatureEvent ***evs, size_t *n);
+
+/* Frees what pub_history_merges() returned; safe on NULL. */
+void pub_history_merges_free(Canvass__V1__FeatureEvent **evs, size_t n);
 
 #endif

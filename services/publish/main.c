@@ -13,10 +13,14 @@
 #include "cv_bus.h"
 #include "cv_config.h"
 #include "cv_err.h"
+#include "cv_http.h"
+#include "cv_metrics.h"
 #include "cv_log.h"
 #include "cv_rank.h"
 #include "cv_sched.h"
 #include "cycles.h"
+#include "features.h"
+#include "http.h"
 #include "shards.h"
 
 #include <errno.h>
@@ -43,6 +47,8 @@ static void on_signal(int sig)
 static char *opt_tally, *opt_pub, *opt_rep, *opt_data, *opt_schedule, *opt_log_level;
 static double opt_weight[CV_TIERS];
 static long opt_shard_timeout_ms;
+static char *opt_http;
+static long opt_http_timeout_ms;
 
 static cv_config_opt_t options[] = {
     {"tally", CV_CFG_STR, "tcp://127.0.0.1:7710", 0, 0, &opt_tally,
@@ -63,8 +69,66 @@ static cv_config_opt_t options[] = {
     {"shard-timeout-ms", CV_CFG_INT, "5000", 1, 600000, &opt_shard_timeout_ms,
      "how long a close or live query waits for every shard"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
+    {"http", CV_CFG_STR, "127.0.0.1:7780", 0, 0, &opt_http,
+     "HOST:PORT of the HTTP API, /healthz, /readyz and /metrics; off for none"},
+    {"http-timeout-ms", CV_CFG_INT, "30000", 100, 3600000, &opt_http_timeout_ms,
+     "how long an HTTP API request waits for the answer"},
     {0},
 };
+
+/* ---- HTTP and metrics (http.c) ----------------------------------------------
+ * The HTTP thread reaches publish only through the REP socket, which is
+ * also bound to PUB_HTTP_ADMIN_ENDPOINT; the loop below feeds the metrics. */
+
+static cv_metrics_t *metrics;
+static pub_http_t *http;
+static cv_metric_t *m_admin_requests, *m_cycles_closed, *m_open_cycle;
+
+/* Starts the HTTP server unless --http is off.  Returns 0, or CV_EINVAL (a
+ * bad --http) or -1 after saying why. */
+static int http_begin(cv_bus_t *bus)
+{
+    char host[256];
+    int port;
+    int rc = cv_http_parse_addr(opt_http, host, sizeof host, &port);
+    if (rc < 0) {
+        fprintf(stderr, "%s: bad --http '%s' (HOST:PORT or off)\n", PROG, opt_http);
+        return CV_EINVAL;
+    }
+    if (!(metrics = cv_metrics_new()))
+        return -1;
+    m_admin_requests = cv_metrics_counter(
+        metrics, "canvass_publish_admin_requests_total",
+        "Release-manager requests answered on the REP socket (ZeroMQ and HTTP)", NULL);
+    m_cycles_closed = cv_metrics_counter(metrics, "canvass_publish_cycles_closed_total",
+                                         "Cycles closed by this process", NULL);
+    m_open_cycle = cv_metrics_gauge(metrics, "canvass_publish_open_cycle", "The open cycle", NULL);
+    if (rc == 1)
+        return 0;
+    pub_http_opts_t o = {.host = host,
+                         .port = port,
+                         .bus = bus,
+                         .endpoint = PUB_HTTP_ADMIN_ENDPOINT,
+                         .timeout_ms = opt_http_timeout_ms,
+                         .metrics = metrics};
+    if (!(http = pub_http_start(&o))) {
+        fprintf(stderr, "%s: cannot serve HTTP on %s (see the log)\n", PROG, opt_http);
+        return -1;
+    }
+    cv_log(CV_LOG_INFO, "msg=\"http listening\" addr=%s port=%d", host, pub_http_port(http));
+    return 0;
+}
+
+/* Counts the closes this process made, from the open cycle moving on. */
+static void metrics_observe(pub_cycles_t *cycles)
+{
+    static uint64_t seen;
+    uint64_t open = pub_cycles_open_cycle(cycles);
+    if (seen && open > seen)
+        cv_metric_add(m_cycles_closed, open - seen);
+    seen = open;
+    cv_metric_set(m_open_cycle, open);
+}
 
 /* mkdir -p: the store only creates its own, last directory. */
 static int make_dirs(const char *path)
@@ -114,7 +178,8 @@ static int check_options(pub_cycles_config_t *cfg, int *log_level)
 }
 
 /* Serves until a signal; returns the exit status. */
-static int run(pub_cycles_t *cycles, pub_shards_t *shards, cv_sock_t *rep)
+static int run(pub_cycles_t *cycles, pub_features_t *features, pub_shards_t *shards,
+               cv_sock_t *rep)
 {
     int nshards = pub_shards_count(shards);
     cv_sock_t *socks[1 + PUB_SHARDS_MAX];
@@ -124,8 +189,12 @@ static int run(pub_cycles_t *cycles, pub_shards_t *shards, cv_sock_t *rep)
         socks[1 + i] = pub_shards_sock(shards, i);
     while (!stop_requested) {
         long wait = pub_cycles_tick(cycles);
+        long merges_wait = pub_features_tick(features); /* pending merges */
+        if (merges_wait >= 0 && (wait < 0 || merges_wait < wait))
+            wait = merges_wait;
         if (wait < 0 || wait > LOOP_WAKE_MS)
             wait = LOOP_WAKE_MS;
+        metrics_observe(cycles);
         if (stop_requested)
             break;
         int n = cv_bus_poll(socks, 1 + nshards, readable, wait);
@@ -136,8 +205,8 @@ static int run(pub_cycles_t *cycles, pub_shards_t *shards, cv_sock_t *rep)
         /* A REQ client may pipeline nothing, but several clients may be
          * queued: serve every waiting request before the next tick. */
         if (readable[0])
-            while (!stop_requested && pub_api_serve(cycles, rep) == 0)
-                ;
+            while (!stop_requested && pub_api_serve(cycles, features, rep) == 0)
+                cv_metric_inc(m_admin_requests);
         for (int i = 0; i < nshards; i++)
             if (readable[1 + i])
                 pub_shards_drain(shards, i);
@@ -177,6 +246,7 @@ int main(int argc, char **argv)
     cv_sock_t *pub = NULL, *rep = NULL;
     pub_shards_t *shards = NULL;
     pub_cycles_t *cycles = NULL;
+    pub_features_t *features = NULL;
     if (!(bus = cv_bus_new())) {
         cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
         goto out;
@@ -195,22 +265,34 @@ int main(int argc, char **argv)
     rep = cv_sock_new(bus, CV_SOCK_REP);
     if (!pub || !rep || cv_sock_bind(pub, opt_pub) < 0 || cv_sock_bind(rep, opt_rep) < 0)
         goto out;
+    if (cv_sock_bind(rep, PUB_HTTP_ADMIN_ENDPOINT) < 0)
+        goto out;
+    if ((rc = http_begin(bus)) < 0) {
+        status = rc == CV_EINVAL ? 2 : 1;
+        goto out;
+    }
     if (!(cycles = pub_cycles_new(&cfg, shards, pub)))
         goto out;
+    if (!(features = pub_features_new(cycles, shards, pub, cfg.shard_timeout_ms)))
+        goto out;
+    pub_http_set_ready(http, 1);
     cv_log(CV_LOG_INFO,
            "msg=\"started\" pub=%s rep=%s shards=%d tally=%s data=%s "
            "weights=%g/%g/%g shard_timeout_ms=%ld",
            opt_pub, opt_rep, pub_shards_count(shards), opt_tally, opt_data, cfg.weights[0],
            cfg.weights[1], cfg.weights[2], cfg.shard_timeout_ms);
-    status = run(cycles, shards, rep);
+    status = run(cycles, features, shards, rep);
     cv_log(CV_LOG_INFO, "msg=\"stopping\" open_cycle=%llu",
            (unsigned long long)pub_cycles_open_cycle(cycles));
 
 out:
+    pub_http_stop(&http); /* before the context: it holds a socket */
+    pub_features_destroy(&features);
     pub_cycles_destroy(&cycles);
     cv_sock_destroy(&rep);
     cv_sock_destroy(&pub);
     pub_shards_destroy(&shards);
     cv_bus_destroy(&bus);
+    cv_metrics_destroy(&metrics);
     return status;
 }

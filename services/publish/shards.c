@@ -4,6 +4,7 @@
  * is logged and dropped, never trusted. */
 #include "shards.h"
 #include "cv_err.h"
+#include "cv_hash.h"
 #include "cv_id.h"
 #include "cv_log.h"
 
@@ -136,30 +137,28 @@ static void take_replies(pub_shards_t *sh, int i, uint64_t corr, Canvass__V1__Ta
     }
 }
 
-cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, long timeout_ms,
-                              Canvass__V1__TallyReply **replies, char *err, size_t errlen)
+int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id)
 {
-    Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
-    Canvass__V1__CloseCycle close = CANVASS__V1__CLOSE_CYCLE__INIT;
-    Canvass__V1__StandingsQuery query = CANVASS__V1__STANDINGS_QUERY__INIT;
-    req.corr = ++sh->corr;
-    if (close_cycle) {
-        close.cycle = close_cycle;
-        req.op_case = CANVASS__V1__TALLY_REQUEST__OP_CLOSE;
-        req.close = &close;
-    } else {
-        req.op_case = CANVASS__V1__TALLY_REQUEST__OP_STANDINGS;
-        req.standings = &query;
-    }
+    return (int)cv_shard_for_feature(feature_id, strlen(feature_id), (uint32_t)sh->n);
+}
+
+/* Sends req, with a fresh corr, to every shard i with want[i] set and waits
+ * until each has answered or timeout_ms has passed.  replies[i] is set for
+ * each shard that answered and NULL for every other.  Returns 0 or
+ * CV_ENOMEM (nothing sent). */
+static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, const int *want,
+                    long timeout_ms, Canvass__V1__TallyReply **replies)
+{
+    req->corr = ++sh->corr;
     for (int i = 0; i < sh->n; i++)
         replies[i] = NULL;
     size_t len;
-    uint8_t *buf = cv_codec_pack(&req.base, &len);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        return CV_ST_INTERNAL;
-    }
+    uint8_t *buf = cv_codec_pack(&req->base, &len);
+    if (!buf)
+        return CV_ENOMEM;
     for (int i = 0; i < sh->n; i++) {
+        if (!want[i])
+            continue;
         const void *data[1] = {buf};
         /* dontwait: a shard that cannot take the request is simply one that
          * does not answer in time. */
@@ -171,20 +170,47 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, long timeo
     free(buf);
 
     uint64_t deadline = cv_now_ms() + (uint64_t)timeout_ms;
-    int missing = sh->n;
-    while (missing > 0) {
+    for (;;) {
+        int missing = 0;
+        for (int i = 0; i < sh->n; i++)
+            missing += want[i] && !replies[i];
         uint64_t now = cv_now_ms();
-        if (now >= deadline)
+        if (missing == 0 || now >= deadline)
             break;
         int readable[PUB_SHARDS_MAX];
         if (cv_bus_poll(sh->socks, sh->n, readable, (long)(deadline - now)) < 0)
             break;
-        missing = 0;
-        for (int i = 0; i < sh->n; i++) {
+        /* Every readable socket is read, wanted or not, so that late
+         * answers to earlier exchanges do not wake the poll again. */
+        for (int i = 0; i < sh->n; i++)
             if (readable[i])
-                take_replies(sh, i, req.corr, &replies[i]);
-            missing += replies[i] == NULL;
-        }
+                take_replies(sh, i, req->corr, &replies[i]);
+    }
+    return 0;
+}
+
+cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t opened_at_ms,
+                              long timeout_ms, Canvass__V1__TallyReply **replies, char *err,
+                              size_t errlen)
+{
+    Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
+    Canvass__V1__CloseCycle close = CANVASS__V1__CLOSE_CYCLE__INIT;
+    Canvass__V1__StandingsQuery query = CANVASS__V1__STANDINGS_QUERY__INIT;
+    if (close_cycle) {
+        close.cycle = close_cycle;
+        close.opened_at_ms = opened_at_ms;
+        req.op_case = CANVASS__V1__TALLY_REQUEST__OP_CLOSE;
+        req.close = &close;
+    } else {
+        req.op_case = CANVASS__V1__TALLY_REQUEST__OP_STANDINGS;
+        req.standings = &query;
+    }
+    int want[PUB_SHARDS_MAX];
+    for (int i = 0; i < sh->n; i++)
+        want[i] = 1;
+    if (exchange(sh, &req, want, timeout_ms, replies) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return CV_ST_INTERNAL;
     }
 
     cv_status_t st = CV_ST_OK;
@@ -208,6 +234,28 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, long timeo
     if (st != CV_ST_OK)
         pub_shards_replies_free(replies, sh->n);
     return st;
+}
+
+cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *req,
+                            long timeout_ms, Canvass__V1__TallyReply **reply, char *err,
+                            size_t errlen)
+{
+    int want[PUB_SHARDS_MAX] = {0};
+    Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX];
+    want[i] = 1;
+    *reply = NULL;
+    if (exchange(sh, req, want, timeout_ms, replies) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return CV_ST_INTERNAL;
+    }
+    *reply = replies[i];
+    replies[i] = NULL;
+    pub_shards_replies_free(replies, sh->n); /* late answers meant for nobody */
+    if (!*reply) {
+        snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
+        return CV_ST_UNAVAILABLE;
+    }
+    return CV_ST_OK;
 }
 
 int pub_shards_drain(pub_shards_t *sh, int i)

@@ -3,10 +3,13 @@
  * One DEALER socket per shard, connected to the shard's ROUTER, in shard
  * order.  A gather sends one TallyRequest (close cycle N, or a standings
  * query) to every shard and waits, up to a deadline, for every shard's
- * TallyReply carrying Standings.  Each gather uses a fresh correlation id, so
- * a late answer to an earlier gather that timed out is recognised and
- * dropped, never mistaken for the current one.  Gathers block: publish is
- * single-threaded, which is also what keeps two closes from ever overlapping.
+ * TallyReply carrying Standings; a call sends one TallyRequest (a status
+ * change, a merge step, a query about one feature) to one shard and waits
+ * for its reply.  Each exchange uses a fresh correlation id, so a late
+ * answer to an earlier one that timed out is recognised and dropped, never
+ * mistaken for the current one.  Exchanges block: publish is
+ * single-threaded, which is also what keeps two closes (or a close and a
+ * merge) from ever overlapping.
  */
 #ifndef PUB_SHARDS_H
 #define PUB_SHARDS_H
@@ -37,8 +40,12 @@ int pub_shards_count(const pub_shards_t *sh);
 /* Shard i's socket (borrowed), for polling. */
 cv_sock_t *pub_shards_sock(pub_shards_t *sh, int i);
 
-/* Asks every shard to close cycle close_cycle (>= 1) or, when close_cycle is
- * 0, for its live standings, and waits at most timeout_ms for all answers.
+/* The shard owning a feature id: cv_shard_for_feature() over the count. */
+int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id);
+
+/* Asks every shard to close cycle close_cycle (>= 1), the next cycle opening
+ * at opened_at_ms (CloseCycle.opened_at_ms), or, when close_cycle is 0, for
+ * its live standings, and waits at most timeout_ms for all answers.
  *
  * Returns CV_ST_OK with replies[i] set to shard i's reply (owned by the
  * caller: free with pub_shards_replies_free), each with status OK and
@@ -47,8 +54,19 @@ cv_sock_t *pub_shards_sock(pub_shards_t *sh, int i);
  *   UNAVAILABLE when a shard answered UNAVAILABLE, INTERNAL for any other
  *   error status: "shard 1 answered INTERNAL: <its error>"
  *   INTERNAL "shard 1 answered without standings" / "out of memory" */
-cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, long timeout_ms,
-                              Canvass__V1__TallyReply **replies, char *err, size_t errlen);
+cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t opened_at_ms,
+                              long timeout_ms, Canvass__V1__TallyReply **replies, char *err,
+                              size_t errlen);
+
+/* Sends req (its corr is overwritten) to shard i and waits at most
+ * timeout_ms for the reply.  Returns CV_ST_OK with *reply set (owned by the
+ * caller: free with canvass__v1__tally_reply__free_unpacked), whatever the
+ * reply's own status; or, with *reply NULL and the reason in err,
+ * UNAVAILABLE "shard 1 did not answer within 5000 ms" or INTERNAL "out of
+ * memory". */
+cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *req,
+                            long timeout_ms, Canvass__V1__TallyReply **reply, char *err,
+                            size_t errlen);
 
 /* Frees the n replies of a gather and sets them to NULL. */
 void pub_shards_replies_free(Canvass__V1__TallyReply **replies, int n);

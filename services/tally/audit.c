@@ -4,9 +4,9 @@
  * votes keys that start with "feature_id\0" (all of a feature's votes are
  * adjacent in key order), recounting them with cv_counts_move() exactly as
  * the shard counts them, and compares the result with the stored counters.
- * Votes and counters whose feature is missing are found by comparing the
- * number of votes visited with the size of the votes table and by a walk of
- * the tallies table.
+ * Votes, counters and trends whose feature is missing are found by comparing
+ * the number of votes visited with the size of the votes table and by walks
+ * of the tallies and trends tables.
  */
 #include "audit.h"
 #include "cv_err.h"
@@ -143,6 +143,14 @@ static int orphan_counts(void *arg, const void *key, size_t klen, const void *va
     return 0;
 }
 
+static int orphan_trend(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    audit_t *a = arg;
+    if (!feature_exists(a, key, klen))
+        mismatch(a, key, klen, "trend for a feature that does not exist");
+    return 0;
+}
+
 static int run_check(audit_t *a)
 {
     int rc = cv_store_iter(a->txn, CV_SHARD_FEATURES, NULL, 0, check_feature, a);
@@ -153,7 +161,9 @@ static int run_check(audit_t *a)
         if ((rc = cv_store_iter(a->txn, CV_SHARD_VOTES, NULL, 0, orphan_vote, a)) < 0)
             return rc;
     }
-    return cv_store_iter(a->txn, CV_SHARD_TALLIES, NULL, 0, orphan_counts, a);
+    if ((rc = cv_store_iter(a->txn, CV_SHARD_TALLIES, NULL, 0, orphan_counts, a)) < 0)
+        return rc;
+    return cv_store_iter(a->txn, CV_SHARD_TRENDS, NULL, 0, orphan_trend, a);
 }
 
 int cv_audit_check(const char *dir, FILE *out)

@@ -4,10 +4,11 @@
  * --dump-votes; audit.c) or serves.  Serving opens the shard store
  * (shard.c), binds a ROUTER socket and loops: each turn waits for one
  * message, drains up to --batch-max messages without waiting, applies every
- * CmdBatch of the drain in one write transaction, and only after that commit
- * sends each TallyReply to its peer's routing id.  CloseCycle and
- * StandingsQuery requests of the drain are answered after the commit, so
- * they see it.  SIGTERM / SIGINT end the loop after the turn in progress;
+ * write of the drain (CmdBatch, SetStatus, MergeOut, MergeIn) in one write
+ * transaction, and only after that commit sends each TallyReply to its
+ * peer's routing id.  CloseCycle, StandingsQuery, FeatureQuery and
+ * VotersQuery requests of the drain are answered after the commit, so they
+ * see it.  SIGTERM / SIGINT end the loop after the turn in progress;
  * what is then already queued on the socket is still served before the
  * store is closed and the process exits 0.
  */
@@ -16,13 +17,16 @@
 #include "cv_codec.h"
 #include "cv_config.h"
 #include "cv_err.h"
+#include "cv_http.h"
 #include "cv_log.h"
+#include "cv_metrics.h"
 #include "cv_store.h"
 #include "shard.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +35,8 @@
 
 /* ---- configuration --------------------------------------------------------- */
 
-static long opt_shard, opt_shards, opt_batch_max, opt_map_mib;
-static char *opt_bind, *opt_data, *opt_durability, *opt_log_level;
+static long opt_shard, opt_shards, opt_batch_max, opt_map_mib, opt_half_life;
+static char *opt_bind, *opt_data, *opt_durability, *opt_log_level, *opt_http;
 static int opt_check, opt_dump_votes;
 
 static cv_config_opt_t options[] = {
@@ -48,7 +52,11 @@ static cv_config_opt_t options[] = {
      "most TallyRequests drained into one group commit"},
     {"map-size", CV_CFG_INT, "64", 1, 1 << 20, &opt_map_mib,
      "initial LMDB map size in MiB (grown when full)"},
+    {"half-life", CV_CFG_INT, "259200", 1, 315360000, &opt_half_life,
+     "trending half-life in seconds (default 3 days)"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
+    {"http", CV_CFG_STR, "127.0.0.1:7782", 0, 0, &opt_http,
+     "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
     {"check", CV_CFG_BOOL, "off", 0, 0, &opt_check,
      "recount the store in --data against its counters, print the result, exit"},
     {"dump-votes", CV_CFG_BOOL, "off", 0, 0, &opt_dump_votes,
@@ -77,15 +85,85 @@ typedef struct {
     cv_sock_t *sock;
     size_t batch_max;
     msg_t *msgs;            /* batch_max slots for one drain */
-    cv_shard_job_t *jobs;   /* the drain's CmdBatches */
+    cv_shard_job_t *jobs;   /* the drain's writes */
     size_t *job_msg;        /* jobs[j] came from msgs[job_msg[j]] */
 } server_t;
 
 static volatile sig_atomic_t stop_signal;
 
+/* ---- HTTP probes and metrics -------------------------------------------------
+ * Served by cv_http on its own thread, which reads only these atomics: the
+ * shard is ready from the moment its store is open and its socket bound
+ * until a stop signal. */
+
+static cv_metrics_t *metrics;
+static cv_metric_t *m_votes, *m_created, *m_commits, *m_failed, *m_open_cycle, *m_features;
+static cv_histogram_t *h_commit_cmds, *h_commit_us;
+static atomic_int tally_ready;
+
+static int ready_fn(void *arg, char *why, size_t cap)
+{
+    if (atomic_load(&tally_ready))
+        return 1;
+    snprintf(why, cap, "the shard store is not open (starting or stopping)");
+    return 0;
+}
+
+static void metrics_init(void)
+{
+    static const uint64_t cmd_bounds[] = {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536};
+    static const uint64_t us_bounds[] = {100, 500, 1000, 2500, 5000, 10000, 50000, 250000};
+    if (!(metrics = cv_metrics_new()))
+        return;
+    m_votes = cv_metrics_counter(metrics, "canvass_tally_votes_applied_total",
+                                 "Votes committed with status OK (stored or unchanged)", NULL);
+    m_created = cv_metrics_counter(metrics, "canvass_tally_features_created_total",
+                                   "Features created (submits committed)", NULL);
+    m_commits = cv_metrics_counter(metrics, "canvass_tally_commits_total",
+                                   "Group commits of the store", NULL);
+    m_failed = cv_metrics_counter(metrics, "canvass_tally_commit_failures_total",
+                                  "Group commits that failed (their requests got INTERNAL)", NULL);
+    h_commit_cmds = cv_metrics_histogram(metrics, "canvass_tally_commit_commands",
+                                         "Commands applied per group commit", cmd_bounds,
+                                         sizeof cmd_bounds / sizeof cmd_bounds[0], NULL);
+    h_commit_us = cv_metrics_histogram(metrics, "canvass_tally_commit_microseconds",
+                                       "Time to apply and commit one group, in microseconds",
+                                       us_bounds, sizeof us_bounds / sizeof us_bounds[0], NULL);
+    m_open_cycle = cv_metrics_gauge(metrics, "canvass_tally_open_cycle", "The open cycle", NULL);
+    m_features = cv_metrics_gauge(metrics, "canvass_tally_features",
+                                  "Features on this shard, as of the last standings request "
+                                  "(each close and live pull)", NULL);
+}
+
+/* Counts one committed CmdBatch's outcomes (before its acks are freed). */
+static void metrics_count_acks(const cv_shard_job_t *job)
+{
+    if (!job->batch)
+        return;
+    for (size_t k = 0; k < job->batch->n_cmds; k++) {
+        const Canvass__V1__ShardAck *a = job->ack_ptrs[k];
+        if (a->status != CV_ST_OK || (a->redirect_to && *a->redirect_to))
+            continue;
+        if (job->batch->cmds[k]->op_case == CANVASS__V1__SHARD_CMD__OP_VOTE)
+            cv_metric_inc(m_votes);
+        else if (job->batch->cmds[k]->op_case == CANVASS__V1__SHARD_CMD__OP_CREATE)
+            cv_metric_inc(m_created);
+    }
+}
+
+static void metrics_commit(int rc, size_t cmds, uint64_t us)
+{
+    cv_metric_inc(rc < 0 ? m_failed : m_commits);
+    if (rc == 0) {
+        cv_histogram_observe(h_commit_cmds, cmds);
+        cv_histogram_observe(h_commit_us, us);
+    }
+}
+
 static void on_stop_signal(int sig)
 {
     stop_signal = sig;
+    atomic_store(&tally_ready, 0); /* lock-free, so safe in a handler */
 }
 
 static uint64_t monotonic_us(void)
@@ -132,35 +210,47 @@ __attribute__((format(printf, 5, 6))) static void reply_error(server_t *sv, cons
     send_reply(sv, m, &r);
 }
 
-/* Answers a CloseCycle or StandingsQuery, after the turn's group commit. */
-static void answer_standings(server_t *sv, const msg_t *m)
+static int is_query(const Canvass__V1__TallyRequest *req)
 {
-    const Canvass__V1__TallyRequest *req = m->req;
-    int rc;
-    if (req->op_case == CANVASS__V1__TALLY_REQUEST__OP_CLOSE &&
-        (rc = cv_shard_close_cycle(sv->shard, req->close->cycle)) < 0) {
-        reply_error(sv, m, req->corr, CV_ST_INTERNAL, "closing cycle %llu failed: %s",
-                    (unsigned long long)req->close->cycle, cv_strerror(rc));
-        return;
+    switch (req->op_case) {
+    case CANVASS__V1__TALLY_REQUEST__OP_CLOSE:
+    case CANVASS__V1__TALLY_REQUEST__OP_STANDINGS:
+    case CANVASS__V1__TALLY_REQUEST__OP_FEATURE:
+    case CANVASS__V1__TALLY_REQUEST__OP_VOTERS:
+        return 1;
+    default:
+        return 0;
     }
-    cv_standings_t *st = NULL;
-    if ((rc = cv_shard_standings(sv->shard, &st)) < 0) {
-        reply_error(sv, m, req->corr, CV_ST_INTERNAL, "reading the standings failed: %s",
+}
+
+/* Answers a close, standings, feature or voters request, after the turn's
+ * group commit. */
+static void answer_query(server_t *sv, const msg_t *m)
+{
+    cv_shard_reply_t *r = NULL;
+    int rc = cv_shard_answer(sv->shard, m->req, &r);
+    if (rc < 0) {
+        reply_error(sv, m, m->req->corr, CV_ST_INTERNAL, "reading the store failed: %s",
                     cv_strerror(rc));
         return;
     }
-    Canvass__V1__TallyReply r = CANVASS__V1__TALLY_REPLY__INIT;
-    r.corr = req->corr;
-    r.result_case = CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
-    r.standings = (Canvass__V1__Standings *)cv_standings_msg(st);
-    send_reply(sv, m, &r);
-    cv_log(CV_LOG_DEBUG, "msg=\"standings sent\" corr=%llu features=%zu cycle=%llu",
-           (unsigned long long)req->corr, r.standings->n_features,
-           (unsigned long long)r.standings->cycle);
-    cv_standings_destroy(&st);
+    const Canvass__V1__TallyReply *reply = cv_shard_reply_msg(r);
+    send_reply(sv, m, reply);
+    if (reply->status != CV_ST_OK)
+        cv_log(CV_LOG_INFO, "msg=\"request refused\" corr=%llu op=%d status=%s error=\"%s\"",
+               (unsigned long long)reply->corr, (int)m->req->op_case,
+               cv_status_name(reply->status), reply->error);
+    else if (reply->result_case == CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS)
+        cv_log(CV_LOG_DEBUG, "msg=\"standings sent\" corr=%llu features=%zu cycle=%llu",
+               (unsigned long long)reply->corr, reply->standings->n_features,
+               (unsigned long long)reply->standings->cycle);
+    if (reply->status == CV_ST_OK &&
+        reply->result_case == CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS)
+        cv_metric_set(m_features, reply->standings->n_features);
+    cv_shard_reply_destroy(&r);
 }
 
-/* Commits the drain's CmdBatches as one group, then acknowledges each. */
+/* Commits the drain's writes as one group, then answers each. */
 static void commit_group(server_t *sv, size_t njobs)
 {
     uint64_t t0 = monotonic_us();
@@ -170,8 +260,10 @@ static void commit_group(server_t *sv, size_t njobs)
     for (size_t j = 0; j < njobs; j++) {
         cv_shard_job_t *job = &sv->jobs[j];
         const msg_t *m = &sv->msgs[sv->job_msg[j]];
-        cmds += job->batch->n_cmds;
-        if (rc == 0) {
+        cmds += job->batch ? job->batch->n_cmds : 1;
+        if (rc == 0 && !job->batch) {
+            send_reply(sv, m, cv_shard_reply_msg(job->reply));
+        } else if (rc == 0) {
             Canvass__V1__AckBatch acks = CANVASS__V1__ACK_BATCH__INIT;
             acks.n_acks = job->batch->n_cmds;
             acks.acks = job->ack_ptrs;
@@ -184,8 +276,11 @@ static void commit_group(server_t *sv, size_t njobs)
             reply_error(sv, m, m->req->corr, CV_ST_INTERNAL, "the shard could not commit: %s",
                         cv_strerror(rc));
         }
+        if (rc == 0)
+            metrics_count_acks(job);
         cv_shard_job_release(job);
     }
+    metrics_commit(rc, cmds, t1 - t0);
     if (rc < 0)
         cv_log(CV_LOG_ERROR, "msg=\"group commit failed\" requests=%zu cmds=%zu err=\"%s\"",
                njobs, cmds, cv_strerror(rc));
@@ -194,7 +289,7 @@ static void commit_group(server_t *sv, size_t njobs)
                njobs, cmds, (unsigned long long)(t1 - t0));
 }
 
-/* Decodes one drained message: a CmdBatch joins the group, anything that
+/* Decodes one drained message: a write joins the group, anything that
  * cannot be served is answered at once. */
 static void classify(server_t *sv, size_t i, size_t *njobs)
 {
@@ -215,8 +310,16 @@ static void classify(server_t *sv, size_t i, size_t *njobs)
         sv->jobs[*njobs] = (cv_shard_job_t){.batch = m->req->batch};
         sv->job_msg[(*njobs)++] = i;
         break;
+    case CANVASS__V1__TALLY_REQUEST__OP_SET_STATUS:
+    case CANVASS__V1__TALLY_REQUEST__OP_MERGE_OUT:
+    case CANVASS__V1__TALLY_REQUEST__OP_MERGE_IN:
+        sv->jobs[*njobs] = (cv_shard_job_t){.change = m->req};
+        sv->job_msg[(*njobs)++] = i;
+        break;
     case CANVASS__V1__TALLY_REQUEST__OP_CLOSE:
     case CANVASS__V1__TALLY_REQUEST__OP_STANDINGS:
+    case CANVASS__V1__TALLY_REQUEST__OP_FEATURE:
+    case CANVASS__V1__TALLY_REQUEST__OP_VOTERS:
         break; /* answered after the group commit */
     default:
         reply_error(sv, m, m->req->corr, CV_ST_INTERNAL, "TallyRequest has no operation");
@@ -249,9 +352,8 @@ static int serve_turn(server_t *sv, long wait_ms)
         commit_group(sv, njobs);
     for (size_t i = 0; i < n; i++) {
         msg_t *m = &sv->msgs[i];
-        if (m->req && (m->req->op_case == CANVASS__V1__TALLY_REQUEST__OP_CLOSE ||
-                       m->req->op_case == CANVASS__V1__TALLY_REQUEST__OP_STANDINGS))
-            answer_standings(sv, m);
+        if (m->req && is_query(m->req))
+            answer_query(sv, m);
         if (m->req)
             canvass__v1__tally_request__free_unpacked(m->req, NULL);
         m->req = NULL;
@@ -266,6 +368,7 @@ static int serve_loop(server_t *sv)
     while (!stop_signal) {
         if (serve_turn(sv, WAIT_MS) < 0)
             return CV_EIO;
+        cv_metric_set(m_open_cycle, cv_shard_cycle(sv->shard));
         if (monotonic_us() >= next_reader_check) {
             int cleared = cv_shard_reader_check(sv->shard);
             if (cleared > 0)
@@ -316,6 +419,7 @@ static int serve(cv_durability_t durability)
                 cv_strerror(rc));
         return 1;
     }
+    cv_shard_set_half_life(sv.shard, (uint64_t)opt_half_life * 1000);
 
     int status = 1;
     cv_bus_t *bus = cv_bus_new();
@@ -331,6 +435,7 @@ static int serve(cv_durability_t durability)
         fprintf(stderr, "canvass-tally: cannot bind %s\n", opt_bind);
         goto out;
     }
+    atomic_store(&tally_ready, 1);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -341,9 +446,9 @@ static int serve(cv_durability_t durability)
 
     cv_log(CV_LOG_INFO,
            "msg=started bind=%s data=%s shards=%ld cycle=%llu durability=%s batch_max=%zu "
-           "map_bytes=%zu",
+           "map_bytes=%zu half_life_s=%ld",
            opt_bind, opt_data, opt_shards, (unsigned long long)cv_shard_cycle(sv.shard),
-           opt_durability, sv.batch_max, (size_t)opt_map_mib << 20);
+           opt_durability, sv.batch_max, (size_t)opt_map_mib << 20, opt_half_life);
     if (serve_loop(&sv) == 0)
         status = 0;
     else
@@ -357,6 +462,30 @@ out:
     free(sv.jobs);
     free(sv.job_msg);
     cv_log(CV_LOG_INFO, "msg=stopped status=%d", status);
+    return status;
+}
+
+/* Serves with the probes on --http: they answer (not ready) while the store
+ * opens, and stop only after it is closed. */
+static int serve_with_probes(cv_durability_t durability)
+{
+    char host[256];
+    int port;
+    int rc = cv_http_parse_addr(opt_http, host, sizeof host, &port);
+    if (rc < 0) {
+        fprintf(stderr, "canvass-tally: bad --http '%s' (HOST:PORT or off)\n", opt_http);
+        return 2;
+    }
+    metrics_init();
+    cv_http_t *http = NULL;
+    if (rc == 0 && !(http = cv_http_start_probes(host, port, metrics, ready_fn, NULL))) {
+        fprintf(stderr, "canvass-tally: cannot serve HTTP on %s\n", opt_http);
+        cv_metrics_destroy(&metrics);
+        return 1;
+    }
+    int status = serve(durability);
+    cv_http_stop(&http);
+    cv_metrics_destroy(&metrics);
     return status;
 }
 
@@ -397,5 +526,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "canvass-tally: --durability must be fsync or os\n");
         return 2;
     }
-    return serve((cv_durability_t)durability);
+    return serve_with_probes((cv_durability_t)durability);
 }

@@ -1,50 +1,42 @@
-/* shard: one tally shard's vote store (see shard.h).
+/* shard: one tally shard's vote store (see shard.h): open and meta, write
+ * transactions, groups, votes, creates and cycles.  Standings and queries
+ * are in standing.c, status changes and merges in lifecycle.c.
  *
- * Every write goes through write_txn(), which runs a body function in one
- * LMDB write transaction and, when the map fills, grows it and runs the body
- * again from scratch; bodies therefore recompute everything they produce
- * (the acks of a group included) on each run.  A vote touches three records
- * in the same transaction: the feature (read, to refuse votes on missing or
- * closed features), the vote itself, and the feature's counters, which are
- * only ever changed through cv_counts_move() so that they always equal a
- * recount of the votes.
+ * Every write goes through cv__shard_write_txn(), which runs a body function
+ * in one LMDB write transaction and, when the map fills, grows it and runs
+ * the body again from scratch; bodies therefore recompute everything they
+ * produce (the acks and replies of a group included) on each run.  A vote
+ * touches up to four records in the same transaction: the feature (read, to
+ * refuse votes on missing or closed features and redirect those on merged
+ * ones), the vote itself, the feature's counters, which are only ever
+ * changed through cv_counts_move() so that they always equal a recount of
+ * the votes, and its trend gains, which follow the same changes.
  */
-#include "shard.h"
 #include "cv_err.h"
 #include "cv_hash.h"
 #include "cv_id.h"
 #include "cv_log.h"
 #include "cv_validate.h"
-#include "cv_votes.h"
+#include "shard_priv.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const cv_shard_tables[CV_SHARD_NTABLES] = {"votes", "features", "tallies", "meta"};
+const char *const cv_shard_tables[CV_SHARD_NTABLES] = {"votes", "features", "tallies", "meta",
+                                                       "trends"};
 
 /* LMDB also reports a transaction that dirtied too many pages as a full map,
  * which no amount of growing cures: past this many doublings for one
  * transaction, give up rather than double forever. */
 #define CV_SHARD_GROW_LIMIT 10
 
-struct cv_shard {
-    cv_store_t *store;
-    cv_durability_t durability;
-    uint32_t shard, shards;
-    uint64_t cycle; /* the open cycle, as committed in meta */
-};
-
 /* ---- write transactions ------------------------------------------------- */
 
-typedef int (*txn_body_fn)(cv_shard_t *s, cv_txn_t *t, void *arg);
-
-/* Runs body in a write transaction and commits; grows the map and runs body
- * again when the map fills.  Returns 0, body's own error, CV_EIO or
- * CV_ENOMEM; on failure nothing of the transaction is stored. */
-static int write_txn(cv_shard_t *s, txn_body_fn body, void *arg)
+int cv__shard_write_txn(cv_shard_t *s, cv__txn_body_fn body, void *arg)
 {
     for (int grown = 0;; grown++) {
         cv_txn_t *t = NULL;
@@ -89,32 +81,117 @@ static int meta_put(cv_txn_t *t, const char *name, uint64_t v)
     return cv_store_put(t, CV_SHARD_META, name, strlen(name), buf, sizeof buf);
 }
 
-/* Reads a feature's counters.  A missing or unreadable record reads as
- * zero: it can only come from damage, which --check reports. */
-static int counts_get(cv_txn_t *t, const char *id, size_t idlen, cv_counts_t *c)
+int cv__counts_get(cv_txn_t *t, const char *id, size_t idlen, cv_counts_t *c)
 {
     const void *val;
     size_t vlen;
     memset(c, 0, sizeof *c);
     int rc = cv_store_get(t, CV_SHARD_TALLIES, id, idlen, &val, &vlen);
     if (rc == CV_ENOTFOUND) {
-        cv_log(CV_LOG_WARN, "msg=\"feature has no counters record\" feature=%.*s", (int)idlen,
-               id);
+        cv_log(CV_LOG_WARN, "msg=\"feature has no counters record\" feature=%.*s", (int)idlen, id);
         return 0;
     }
     if (rc < 0)
         return rc;
     if (cv_counts_decode(val, vlen, c) < 0)
-        cv_log(CV_LOG_ERROR, "msg=\"unreadable counters record\" feature=%.*s len=%zu",
-               (int)idlen, id, vlen);
+        cv_log(CV_LOG_ERROR, "msg=\"unreadable counters record\" feature=%.*s len=%zu", (int)idlen,
+               id, vlen);
     return 0;
 }
 
-static int counts_put(cv_txn_t *t, const char *id, size_t idlen, const cv_counts_t *c)
+int cv__counts_put(cv_txn_t *t, const char *id, size_t idlen, const cv_counts_t *c)
 {
     uint8_t buf[CV_COUNTS_REC_SIZE];
     cv_counts_encode(c, buf);
     return cv_store_put(t, CV_SHARD_TALLIES, id, idlen, buf, sizeof buf);
+}
+
+int cv__trend_get(cv_txn_t *t, const char *id, size_t idlen, cv_trend_t *tr)
+{
+    const void *val;
+    size_t vlen;
+    int rc = cv_store_get(t, CV_SHARD_TRENDS, id, idlen, &val, &vlen);
+    if (rc < 0)
+        return rc;
+    if (cv_trend_decode(val, vlen, tr) < 0) {
+        cv_log(CV_LOG_ERROR, "msg=\"unreadable trend record ignored\" feature=%.*s len=%zu",
+               (int)idlen, id, vlen);
+        return CV_ENOTFOUND;
+    }
+    return 0;
+}
+
+static int trend_put(cv_txn_t *t, const char *id, size_t idlen, const cv_trend_t *tr)
+{
+    uint8_t buf[CV_TREND_REC_SIZE];
+    cv_trend_encode(tr, buf);
+    return cv_store_put(t, CV_SHARD_TRENDS, id, idlen, buf, sizeof buf);
+}
+
+int cv__feature_get(cv_txn_t *t, const char *id, size_t idlen, Canvass__V1__FeatureRecord **out)
+{
+    const void *val;
+    size_t vlen;
+    int rc = cv_store_get(t, CV_SHARD_FEATURES, id, idlen, &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *out = canvass__v1__feature_record__unpack(NULL, vlen, val);
+    if (!*out) {
+        cv_log(CV_LOG_ERROR, "msg=\"unreadable feature record\" feature=%.*s len=%zu", (int)idlen,
+               id, vlen);
+        return CV_EDECODE;
+    }
+    return 0;
+}
+
+/* Packs rec and stores it under its id.  With after, also unpacks the
+ * stored bytes into *after.  Returns 0, CV_ENOMEM, CV_EFULL or CV_EIO. */
+static int feature_put(cv_txn_t *t, const Canvass__V1__FeatureRecord *rec,
+                       Canvass__V1__FeatureRecord **after)
+{
+    size_t len;
+    uint8_t *buf = cv_codec_pack(&rec->base, &len);
+    if (!buf)
+        return CV_ENOMEM;
+    int rc = cv_store_put(t, CV_SHARD_FEATURES, rec->feature_id, strlen(rec->feature_id), buf, len);
+    if (rc == 0 && after && !(*after = canvass__v1__feature_record__unpack(NULL, len, buf)))
+        rc = CV_ENOMEM;
+    free(buf);
+    return rc;
+}
+
+int cv__feature_change(cv_txn_t *t, const Canvass__V1__FeatureRecord *rec, const char *status,
+                       const char *release, const char *merged_into, uint64_t at_ms,
+                       Canvass__V1__FeatureRecord **after)
+{
+    /* A shallow copy with one more history pointer: the strings stay the
+     * caller's and the stored bytes are the only new thing. */
+    Canvass__V1__StatusChange change = CANVASS__V1__STATUS_CHANGE__INIT;
+    change.status = (char *)status;
+    change.at_ms = at_ms;
+    change.release = (char *)release;
+    change.merged_into = (char *)merged_into;
+    Canvass__V1__StatusChange **history = malloc((rec->n_history + 1) * sizeof *history);
+    if (!history)
+        return CV_ENOMEM;
+    if (rec->n_history)
+        memcpy(history, rec->history, rec->n_history * sizeof *history);
+    history[rec->n_history] = &change;
+
+    Canvass__V1__FeatureRecord next = *rec;
+    next.status = (char *)status;
+    next.release = (char *)release;
+    next.merged_into = (char *)merged_into;
+    next.n_history = rec->n_history + 1;
+    next.history = history;
+    int rc = feature_put(t, &next, after);
+    free(history);
+    return rc;
+}
+
+uint64_t cv__shard_now(const cv_shard_t *s)
+{
+    return s->now_ms ? s->now_ms() : cv_now_ms();
 }
 
 /* ---- open and meta ------------------------------------------------------ */
@@ -130,14 +207,16 @@ typedef struct {
 static int meta_init(cv_shard_t *s, cv_txn_t *t, void *argp)
 {
     open_arg_t *arg = argp;
-    uint64_t shard = 0, shards = 0, schema = 0, cycle = 0;
+    uint64_t shard = 0, shards = 0, schema = 0, cycle = 0, opened = 0;
     int rs = meta_get(t, "shard", &shard);
     int rn = meta_get(t, "shards", &shards);
     int rv = meta_get(t, "schema", &schema);
     int rc = meta_get(t, "cycle", &cycle);
-    if (rs == CV_EIO || rn == CV_EIO || rv == CV_EIO || rc == CV_EIO)
+    int ro = meta_get(t, "opened_ms", &opened);
+    if (rs == CV_EIO || rn == CV_EIO || rv == CV_EIO || rc == CV_EIO || ro == CV_EIO)
         return CV_EIO;
-    /* cycle stays 0 when missing or unreadable, and is written below. */
+    /* cycle and opened stay 0 when missing or unreadable, and are written
+     * below. */
 
     int err;
     if (rs == CV_ENOTFOUND && rn == CV_ENOTFOUND) {
@@ -170,12 +249,27 @@ static int meta_init(cv_shard_t *s, cv_txn_t *t, void *argp)
                  arg->dir, (unsigned long long)schema, CV_VOTES_SCHEMA);
         return CV_EMISMATCH;
     }
+    if (schema < CV_VOTES_SCHEMA) {
+        /* Schema 1 lacks only what starts empty: trends and histories. */
+        if ((err = meta_put(t, "schema", CV_VOTES_SCHEMA)) < 0)
+            return err;
+        cv_log(CV_LOG_INFO, "msg=\"store upgraded\" from_schema=%llu to_schema=%d",
+               (unsigned long long)schema, CV_VOTES_SCHEMA);
+    }
     if (cycle == 0) {
         cycle = 1;
         if ((err = meta_put(t, "cycle", cycle)) < 0)
             return err;
     }
+    if (ro < 0 || opened == 0) {
+        /* A new store, or one from before cycle starts were recorded: the
+         * open cycle's trending window starts now. */
+        opened = cv__shard_now(s);
+        if ((err = meta_put(t, "opened_ms", opened)) < 0)
+            return err;
+    }
     s->cycle = cycle;
+    s->opened_ms = opened;
     return 0;
 }
 
@@ -188,13 +282,14 @@ int cv_shard_open(const char *dir, uint32_t shard, uint32_t shards, cv_durabilit
     s->shard = shard;
     s->shards = shards;
     s->durability = durability;
+    s->half_life_ms = CV_SHARD_HALF_LIFE_MS;
     s->store = cv_store_open(dir, cv_shard_tables, CV_SHARD_NTABLES, durability, map_bytes);
     if (!s->store) {
         free(s);
         return CV_EIO;
     }
     open_arg_t arg = {dir, why, whylen};
-    int rc = write_txn(s, meta_init, &arg);
+    int rc = cv__shard_write_txn(s, meta_init, &arg);
     if (rc < 0) {
         cv_store_close(&s->store);
         free(s);
@@ -219,6 +314,22 @@ void cv_shard_close(cv_shard_t **shard_p)
 uint64_t cv_shard_cycle(const cv_shard_t *s)
 {
     return s->cycle;
+}
+
+uint64_t cv_shard_opened_ms(const cv_shard_t *s)
+{
+    return s->opened_ms;
+}
+
+void cv_shard_set_half_life(cv_shard_t *s, uint64_t ms)
+{
+    assert(ms > 0);
+    s->half_life_ms = ms;
+}
+
+void cv_shard_set_clock(cv_shard_t *s, uint64_t (*now_ms)(void))
+{
+    s->now_ms = now_ms;
 }
 
 int cv_shard_reader_check(cv_shard_t *s)
@@ -246,25 +357,30 @@ cv_store_t *cv_shard_store_open_existing(const char *dir)
 /* Stands in for an error text that could not be allocated. */
 static char ack_error_oom[] = "error text lost: out of memory";
 
-static void ack_error_free(Canvass__V1__ShardAck *a)
+/* Frees what an ack owns: its error text and its redirect target (which
+ * its feature_id then also points to). */
+static void ack_strings_free(Canvass__V1__ShardAck *a)
 {
     if (a->error && a->error != protobuf_c_empty_string && a->error != ack_error_oom)
         free(a->error);
     a->error = (char *)protobuf_c_empty_string;
+    if (a->redirect_to && a->redirect_to != protobuf_c_empty_string)
+        free(a->redirect_to);
+    a->redirect_to = (char *)protobuf_c_empty_string;
 }
 
 /* Refuses one command: sets its status and error text.  Returns 0, as the
  * command is done and the group goes on. */
 __attribute__((format(printf, 3, 4))) static int ack_fail(Canvass__V1__ShardAck *a,
-                                                          cv_status_t status, const char *fmt,
-                                                          ...)
+                                                          cv_status_t status, const char *fmt, ...)
 {
     char *text = NULL;
     va_list ap;
     va_start(ap, fmt);
     int n = vasprintf(&text, fmt, ap);
     va_end(ap);
-    ack_error_free(a);
+    if (a->error && a->error != protobuf_c_empty_string && a->error != ack_error_oom)
+        free(a->error);
     a->status = status;
     a->error = n < 0 ? ack_error_oom : text;
     return 0;
@@ -273,40 +389,61 @@ __attribute__((format(printf, 3, 4))) static int ack_fail(Canvass__V1__ShardAck 
 /* ---- commands ------------------------------------------------------------ */
 
 /* Sets *open when the feature takes votes; otherwise fills the ack with
- * NOT_FOUND or CLOSED.  Returns 0 or a store error. */
+ * NOT_FOUND, CLOSED or, for a merged feature, the redirect.  Returns 0 or a
+ * store error. */
 static int feature_gate(cv_txn_t *t, const char *id, size_t idlen, Canvass__V1__ShardAck *a,
                         int *open)
 {
-    const void *val;
-    size_t vlen;
+    Canvass__V1__FeatureRecord *f = NULL;
     *open = 0;
-    int rc = cv_store_get(t, CV_SHARD_FEATURES, id, idlen, &val, &vlen);
+    int rc = cv__feature_get(t, id, idlen, &f);
     if (rc == CV_ENOTFOUND)
         return ack_fail(a, CV_ST_NOT_FOUND, "no feature '%s'", id);
+    if (rc == CV_EDECODE)
+        return ack_fail(a, CV_ST_INTERNAL, "the record of feature '%s' is unreadable", id);
     if (rc < 0)
         return rc;
-    Canvass__V1__FeatureRecord *f = canvass__v1__feature_record__unpack(NULL, vlen, val);
-    if (!f) {
-        cv_log(CV_LOG_ERROR, "msg=\"unreadable feature record\" feature=%s len=%zu", id, vlen);
-        return ack_fail(a, CV_ST_INTERNAL, "the record of feature '%s' is unreadable", id);
-    }
     if (!strcmp(f->status, "shipped") || !strcmp(f->status, "declined")) {
         ack_fail(a, CV_ST_CLOSED, "feature '%s' is %s", id, f->status);
     } else if (!strcmp(f->status, "merged")) {
-        /* Votes on a merged feature are to land on its target (A7), which
-         * lives on whichever shard owns the target; that forwarding comes
-         * with the merge operation.  Until then a merged feature takes no
-         * votes, like a closed one. */
-        ack_fail(a, CV_ST_CLOSED, "feature '%s' was merged into '%s'", id, f->merged_into);
+        /* The vote belongs to the merge target (A7), which may live on
+         * another shard: the sender re-routes it there, same stamp. */
+        if (!f->merged_into || !*f->merged_into) {
+            ack_fail(a, CV_ST_INTERNAL, "feature '%s' is merged but names no target", id);
+        } else if (!(a->redirect_to = strdup(f->merged_into))) {
+            a->redirect_to = (char *)protobuf_c_empty_string;
+            rc = CV_ENOMEM;
+        } else {
+            a->feature_id = a->redirect_to;
+        }
     } else {
         *open = 1;
     }
     canvass__v1__feature_record__free_unpacked(f, NULL);
-    return 0;
+    return rc;
 }
 
-static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, const Canvass__V1__Vote *v,
-                      Canvass__V1__ShardAck *a)
+/* Adds a vote's change to the feature's gains of the open cycle. */
+static int trend_follow(cv_shard_t *s, cv_txn_t *t, const char *id, size_t idlen,
+                        const cv_vote_rec_t *old, const cv_vote_rec_t *next, uint64_t now)
+{
+    cv_trend_t tr;
+    int rc = cv__trend_get(t, id, idlen, &tr);
+    if (rc < 0 && rc != CV_ENOTFOUND)
+        return rc;
+    if (rc == CV_ENOTFOUND || tr.cycle != s->cycle)
+        tr = (cv_trend_t){.cycle = s->cycle, .base_ms = s->opened_ms};
+    /* A stamp from a clock running ahead would weigh more than a vote cast
+     * now, and a vote can have been cast no later than now. */
+    uint64_t vote_ms = cv_stamp_ms(next->stamp);
+    if (vote_ms > now)
+        vote_ms = now;
+    cv_trend_add(&tr, old, next, vote_ms, s->half_life_ms);
+    return trend_put(t, id, idlen, &tr);
+}
+
+static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, uint64_t now,
+                      const Canvass__V1__Vote *v, Canvass__V1__ShardAck *a)
 {
     char err[256];
     if (cv_validate_vote(v, err, sizeof err) != CV_ST_OK)
@@ -336,8 +473,7 @@ static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, const Canvass_
     if (rc == 0) {
         if (cv_vote_rec_decode(val, vlen, &old) < 0) {
             cv_log(CV_LOG_ERROR, "msg=\"unreadable vote record\" feature=%s len=%zu", id, vlen);
-            return ack_fail(a, CV_ST_INTERNAL, "the stored vote on feature '%s' is unreadable",
-                            id);
+            return ack_fail(a, CV_ST_INTERNAL, "the stored vote on feature '%s' is unreadable", id);
         }
         oldp = &old;
     } else if (rc != CV_ENOTFOUND) {
@@ -349,13 +485,14 @@ static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, const Canvass_
         return 0;
     if (outcome == CV_VOTE_CHANGE) {
         cv_counts_t c;
-        if ((rc = counts_get(t, id, idlen, &c)) < 0)
+        if ((rc = cv__counts_get(t, id, idlen, &c)) < 0)
             return rc;
         if (cv_counts_move(&c, oldp, &next) < 0)
             cv_log(CV_LOG_ERROR,
-                   "msg=\"counters were out of step with the votes (run --check)\" feature=%s",
-                   id);
-        if ((rc = counts_put(t, id, idlen, &c)) < 0)
+                   "msg=\"counters were out of step with the votes (run --check)\" feature=%s", id);
+        if ((rc = cv__counts_put(t, id, idlen, &c)) < 0)
+            return rc;
+        if ((rc = trend_follow(s, t, id, idlen, oldp, &next, now)) < 0)
             return rc;
         a->changed = 1;
     }
@@ -393,28 +530,31 @@ static int apply_create(cv_shard_t *s, cv_txn_t *t, uint64_t stamp,
     if (!rec.status || !*rec.status)
         rec.status = (char *)"open";
     if (!rec.created_ms)
-        rec.created_ms = stamp ? cv_stamp_ms(stamp) : cv_now_ms();
-    size_t len;
-    uint8_t *buf = cv_codec_pack(&rec.base, &len);
-    if (!buf)
-        return CV_ENOMEM;
-    rc = cv_store_put(t, CV_SHARD_FEATURES, id, idlen, buf, len);
-    free(buf);
-    if (rc < 0)
+        rec.created_ms = stamp ? cv_stamp_ms(stamp) : cv__shard_now(s);
+    /* The history starts with the creation, whatever the sender put there. */
+    Canvass__V1__StatusChange created = CANVASS__V1__STATUS_CHANGE__INIT;
+    Canvass__V1__StatusChange *history[1] = {&created};
+    created.status = rec.status;
+    created.at_ms = rec.created_ms;
+    created.release = rec.release;
+    created.merged_into = rec.merged_into;
+    rec.n_history = 1;
+    rec.history = history;
+    if ((rc = feature_put(t, &rec, NULL)) < 0)
         return rc;
     cv_counts_t zero = {0};
-    if ((rc = counts_put(t, id, idlen, &zero)) < 0)
+    if ((rc = cv__counts_put(t, id, idlen, &zero)) < 0)
         return rc;
     a->changed = 1;
     return 0;
 }
 
-static int apply_cmd(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__ShardCmd *cmd,
+static int apply_cmd(cv_shard_t *s, cv_txn_t *t, uint64_t now, const Canvass__V1__ShardCmd *cmd,
                      Canvass__V1__ShardAck *a)
 {
     switch (cmd->op_case) {
     case CANVASS__V1__SHARD_CMD__OP_VOTE:
-        return apply_vote(s, t, cmd->stamp, cmd->vote, a);
+        return apply_vote(s, t, cmd->stamp, now, cmd->vote, a);
     case CANVASS__V1__SHARD_CMD__OP_CREATE:
         return apply_create(s, t, cmd->stamp, cmd->create, a);
     default:
@@ -430,29 +570,54 @@ typedef struct {
     size_t njobs;
 } group_t;
 
-static void job_reset_acks(cv_shard_job_t *job)
+/* A rerun after growing the map starts from clean acks and replies. */
+static void job_reset(cv_shard_job_t *job)
 {
+    if (!job->batch) {
+        cv__reply_clear(job->reply);
+        return;
+    }
     for (size_t i = 0; i < job->batch->n_cmds; i++) {
         Canvass__V1__ShardAck *a = &job->acks[i];
-        ack_error_free(a);
+        ack_strings_free(a);
         canvass__v1__shard_ack__init(a);
         a->seq = job->batch->cmds[i]->seq;
         job->ack_ptrs[i] = a;
     }
 }
 
+static int apply_change(cv_shard_t *s, cv_txn_t *t, cv_shard_job_t *job)
+{
+    const Canvass__V1__TallyRequest *req = job->change;
+    switch (req->op_case) {
+    case CANVASS__V1__TALLY_REQUEST__OP_SET_STATUS:
+        return cv__shard_set_status(s, t, req->set_status, job->reply);
+    case CANVASS__V1__TALLY_REQUEST__OP_MERGE_OUT:
+        return cv__shard_merge_out(s, t, req->merge_out, job->reply);
+    case CANVASS__V1__TALLY_REQUEST__OP_MERGE_IN:
+        return cv__shard_merge_in(s, t, req->merge_in, job->reply);
+    default:
+        return cv__reply_fail(job->reply, CV_ST_INTERNAL, "TallyRequest op %d is not a change",
+                              (int)req->op_case);
+    }
+}
+
 static int group_body(cv_shard_t *s, cv_txn_t *t, void *arg)
 {
     group_t *g = arg;
+    /* One time for the whole group: its trends and status changes agree. */
+    uint64_t now = cv__shard_now(s);
     for (size_t j = 0; j < g->njobs; j++)
-        job_reset_acks(&g->jobs[j]); /* a rerun after growing starts clean */
+        job_reset(&g->jobs[j]);
     for (size_t j = 0; j < g->njobs; j++) {
         cv_shard_job_t *job = &g->jobs[j];
-        for (size_t i = 0; i < job->batch->n_cmds; i++) {
-            int rc = apply_cmd(s, t, job->batch->cmds[i], &job->acks[i]);
-            if (rc < 0)
-                return rc;
-        }
+        int rc = 0;
+        if (!job->batch)
+            rc = apply_change(s, t, job);
+        for (size_t i = 0; job->batch && i < job->batch->n_cmds && rc == 0; i++)
+            rc = apply_cmd(s, t, now, job->batch->cmds[i], &job->acks[i]);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -460,148 +625,62 @@ static int group_body(cv_shard_t *s, cv_txn_t *t, void *arg)
 int cv_shard_apply(cv_shard_t *s, cv_shard_job_t *jobs, size_t njobs)
 {
     for (size_t j = 0; j < njobs; j++) {
-        size_t n = jobs[j].batch->n_cmds;
-        /* calloc: a NULL error pointer is safe for ack_error_free(). */
-        jobs[j].acks = calloc(n ? n : 1, sizeof *jobs[j].acks);
-        jobs[j].ack_ptrs = calloc(n ? n : 1, sizeof *jobs[j].ack_ptrs);
-        if (!jobs[j].acks || !jobs[j].ack_ptrs)
+        cv_shard_job_t *job = &jobs[j];
+        assert(job->batch || job->change); /* the caller's job, not the peer's */
+        if (!job->batch) {
+            if (!(job->reply = cv__reply_new(job->change->corr)))
+                return CV_ENOMEM;
+            continue;
+        }
+        size_t n = job->batch->n_cmds;
+        /* calloc: NULL string pointers are safe for ack_strings_free(). */
+        job->acks = calloc(n ? n : 1, sizeof *job->acks);
+        job->ack_ptrs = calloc(n ? n : 1, sizeof *job->ack_ptrs);
+        if (!job->acks || !job->ack_ptrs)
             return CV_ENOMEM;
     }
     group_t g = {jobs, njobs};
-    return write_txn(s, group_body, &g);
+    return cv__shard_write_txn(s, group_body, &g);
 }
 
 void cv_shard_job_release(cv_shard_job_t *job)
 {
     if (job->acks)
         for (size_t i = 0; i < job->batch->n_cmds; i++)
-            ack_error_free(&job->acks[i]);
+            ack_strings_free(&job->acks[i]);
     free(job->acks);
     free(job->ack_ptrs);
     job->acks = NULL;
     job->ack_ptrs = NULL;
+    cv_shard_reply_destroy(&job->reply);
 }
 
-/* ---- cycles and standings ------------------------------------------------ */
+/* ---- cycles ------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t cycle, opened_ms;
+} open_cycle_t;
 
 static int close_body(cv_shard_t *s, cv_txn_t *t, void *arg)
 {
-    return meta_put(t, "cycle", *(const uint64_t *)arg);
+    const open_cycle_t *next = arg;
+    int rc = meta_put(t, "cycle", next->cycle);
+    return rc < 0 ? rc : meta_put(t, "opened_ms", next->opened_ms);
 }
 
-int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle)
+int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms)
 {
-    uint64_t next = cycle == UINT64_MAX ? cycle : cycle + 1;
-    if (next <= s->cycle)
+    open_cycle_t next = {cycle == UINT64_MAX ? cycle : cycle + 1,
+                         opened_at_ms ? opened_at_ms : cv__shard_now(s)};
+    if (next.cycle <= s->cycle)
         return 0; /* already closed */
-    int rc = write_txn(s, close_body, &next);
+    int rc = cv__shard_write_txn(s, close_body, &next);
     if (rc < 0)
         return rc;
-    cv_log(CV_LOG_INFO, "msg=\"cycle closed\" closed=%llu open=%llu", (unsigned long long)cycle,
-           (unsigned long long)next);
-    s->cycle = next;
+    cv_log(CV_LOG_INFO, "msg=\"cycle closed\" closed=%llu open=%llu opened_ms=%llu",
+           (unsigned long long)cycle, (unsigned long long)next.cycle,
+           (unsigned long long)next.opened_ms);
+    s->cycle = next.cycle;
+    s->opened_ms = next.opened_ms;
     return 0;
-}
-
-/* One feature's standing and the storage its message points into. */
-typedef struct {
-    Canvass__V1__FeatureStanding fs;
-    Canvass__V1__FeatureRecord *rec; /* unpacked, owned */
-    uint64_t up[CV_TIERS], down[CV_TIERS];
-} standing_slot_t;
-
-struct cv_standings {
-    Canvass__V1__Standings msg;
-    standing_slot_t *slots;
-    size_t n, cap;
-    Canvass__V1__FeatureStanding **ptrs;
-    cv_txn_t *txn; /* while building */
-};
-
-static int standings_add(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    cv_standings_t *st = arg;
-    Canvass__V1__FeatureRecord *rec = canvass__v1__feature_record__unpack(NULL, vlen, val);
-    if (!rec) {
-        cv_log(CV_LOG_ERROR, "msg=\"unreadable feature record left out of standings\" "
-                             "feature=%.*s len=%zu",
-               (int)klen, (const char *)key, vlen);
-        return 0;
-    }
-    cv_counts_t c;
-    int rc = counts_get(st->txn, key, klen, &c);
-    if (rc < 0) {
-        canvass__v1__feature_record__free_unpacked(rec, NULL);
-        return rc;
-    }
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        standing_slot_t *slots = realloc(st->slots, cap * sizeof *slots);
-        if (!slots) {
-            canvass__v1__feature_record__free_unpacked(rec, NULL);
-            return CV_ENOMEM;
-        }
-        st->slots = slots;
-        st->cap = cap;
-    }
-    standing_slot_t *slot = &st->slots[st->n++];
-    slot->rec = rec;
-    memcpy(slot->up, c.up, sizeof slot->up);
-    memcpy(slot->down, c.down, sizeof slot->down);
-    canvass__v1__feature_standing__init(&slot->fs);
-    slot->fs.voters = c.voters;
-    return 0;
-}
-
-int cv_shard_standings(cv_shard_t *s, cv_standings_t **out)
-{
-    cv_standings_t *st = calloc(1, sizeof *st);
-    if (!st)
-        return CV_ENOMEM;
-    int rc = cv_store_begin(s->store, 1, &st->txn);
-    if (rc == 0) {
-        rc = cv_store_iter(st->txn, CV_SHARD_FEATURES, NULL, 0, standings_add, st);
-        cv_store_abort(&st->txn);
-    }
-    if (rc == 0 && !(st->ptrs = calloc(st->n ? st->n : 1, sizeof *st->ptrs)))
-        rc = CV_ENOMEM;
-    if (rc < 0) {
-        cv_standings_destroy(&st);
-        return rc;
-    }
-    /* Pointers into slots are taken only now that the array stops moving. */
-    for (size_t i = 0; i < st->n; i++) {
-        standing_slot_t *slot = &st->slots[i];
-        slot->fs.feature = slot->rec;
-        slot->fs.n_up = CV_TIERS;
-        slot->fs.up = slot->up;
-        slot->fs.n_down = CV_TIERS;
-        slot->fs.down = slot->down;
-        st->ptrs[i] = &slot->fs;
-    }
-    canvass__v1__standings__init(&st->msg);
-    st->msg.shard = s->shard;
-    st->msg.cycle = s->cycle;
-    st->msg.n_features = st->n;
-    st->msg.features = st->ptrs;
-    *out = st;
-    return 0;
-}
-
-const Canvass__V1__Standings *cv_standings_msg(const cv_standings_t *st)
-{
-    return &st->msg;
-}
-
-void cv_standings_destroy(cv_standings_t **st_p)
-{
-    if (!st_p || !*st_p)
-        return;
-    cv_standings_t *st = *st_p;
-    for (size_t i = 0; i < st->n; i++)
-        canvass__v1__feature_record__free_unpacked(st->slots[i].rec, NULL);
-    free(st->slots);
-    free(st->ptrs);
-    free(st);
-    *st_p = NULL;
 }

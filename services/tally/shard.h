@@ -1,15 +1,41 @@
-/* shard: the vote store of one tally shard (DESIGN A4 guarantees, B1, B3).
+/* shard: the vote store of one tally shard (DESIGN A4 guarantees, A5, A7,
+ * B1, B3).
  *
  * A shard owns one cv_store environment with the tables described in
- * cv_votes.h.  It applies the CmdBatch messages of one drain of its socket in
- * a single write transaction (group commit), so the caller can acknowledge
- * every command of the group once cv_shard_apply() has returned: nothing is
- * acknowledged before it is committed.  A full map is grown and the group run
- * again from the start, so it never fails a vote.
+ * cv_votes.h.  It applies the writes of one drain of its socket -- CmdBatch
+ * messages (votes and creates) and the release-manager changes set_status,
+ * merge_out and merge_in -- in a single write transaction (group commit), so
+ * the caller can answer every request of the group once cv_shard_apply() has
+ * returned: nothing is acknowledged before it is committed.  A full map is
+ * grown and the group run again from the start, so it never fails a vote.
  *
  * The shard id and shard count are recorded in `meta` when the store is
  * created and checked at every open (B3: the count is fixed for the life of a
- * cluster).  `meta` also holds the open release cycle, 1 on a new store.
+ * cluster).  `meta` also holds the open release cycle (1 on a new store) and
+ * when it opened.
+ *
+ * Feature lifecycle.  A feature is created "open" with one history entry
+ * {open, created_ms}.  set_status moves it among open, planned, in_progress,
+ * shipped and declined and appends {status, at_ms, release} to its history;
+ * setting the status and release it already has changes nothing.  Votes on
+ * shipped and declined features are refused with CLOSED; setting such a
+ * feature back to open re-opens it.  "merged" is reached only by a merge.
+ *
+ * Merging SRC into DST (each step idempotent, see proto MergeOut/MergeIn):
+ * merge_out marks SRC merged into DST on SRC's shard and returns every vote
+ * record SRC holds, retracts included; merge_in on DST's shard gives DST
+ * each moved vote unless DST holds a non-zero vote of that user or a record
+ * at least as new.  SRC keeps its own votes and counters (it leaves the
+ * ranking because it is merged), so --check holds on every shard.  A vote
+ * for a merged feature stores nothing and is acknowledged OK with
+ * redirect_to = feature_id = the merge target; the sender re-routes it.
+ *
+ * Trending (cv_votes.h): every vote that changes a feature's up - down in a
+ * tier adds its weighted change to the feature's gains of the open cycle.
+ * Votes moved in by merge_in were not gained in this cycle and add nothing.
+ * Every FeatureStanding the shard reports carries trend[0..2] as of the
+ * moment it was taken (Standings.at_ms); the standings answering a close
+ * report the trend of the cycle just closed.
  *
  * Not thread-safe: one thread uses a shard.
  */
@@ -23,16 +49,39 @@
 #include <stdint.h>
 
 /* The store's tables, in the order cv_shard_tables names them. */
-enum { CV_SHARD_VOTES, CV_SHARD_FEATURES, CV_SHARD_TALLIES, CV_SHARD_META, CV_SHARD_NTABLES };
+enum {
+    CV_SHARD_VOTES,
+    CV_SHARD_FEATURES,
+    CV_SHARD_TALLIES,
+    CV_SHARD_META,
+    CV_SHARD_TRENDS,
+    CV_SHARD_NTABLES
+};
+
+/* Defaults and limits of the lifecycle and queries. */
+#define CV_SHARD_HALF_LIFE_MS (259200ULL * 1000) /* 3 days */
+#define CV_SHARD_RELEASE_MAX 128                 /* bytes of a release name */
+#define CV_SHARD_VOTERS_LIMIT 100                /* voters per page by default */
+#define CV_SHARD_VOTERS_MAX 1000                 /* voters per page at most */
+
 extern const char *const cv_shard_tables[CV_SHARD_NTABLES];
 
 typedef struct cv_shard cv_shard_t;
 
-/* One CmdBatch of a group and the acks computed for it. */
+/* A TallyReply built by the shard, with every string and array it points
+ * to.  Its corr is the request's. */
+typedef struct cv_shard_reply cv_shard_reply_t;
+
+/* One write request of a group and what it produced: either a CmdBatch and
+ * its acks, or a change (a TallyRequest holding set_status, merge_out or
+ * merge_in) and its reply. */
 typedef struct {
-    const Canvass__V1__CmdBatch *batch; /* in: borrowed, must outlive the acks */
-    Canvass__V1__ShardAck *acks;        /* out: batch->n_cmds acks, owned */
-    Canvass__V1__ShardAck **ack_ptrs;   /* out: pointers to them, for AckBatch */
+    const Canvass__V1__CmdBatch *batch;      /* in: borrowed, must outlive the acks;
+                                                NULL for a change */
+    const Canvass__V1__TallyRequest *change; /* in: borrowed, when batch is NULL */
+    Canvass__V1__ShardAck *acks;             /* out: batch->n_cmds acks, owned */
+    Canvass__V1__ShardAck **ack_ptrs;        /* out: pointers to them, for AckBatch */
+    cv_shard_reply_t *reply;                 /* out: the change's reply, owned */
 } cv_shard_job_t;
 
 /* Opens (creating when missing) the shard store in dir as shard `shard` of
@@ -47,30 +96,104 @@ int cv_shard_open(const char *dir, uint32_t shard, uint32_t shards, cv_durabilit
  * NULL and twice; nulls *shard_p. */
 void cv_shard_close(cv_shard_t **shard_p);
 
-/* The open release cycle. */
+/* The open release cycle, and when it opened (wall-clock ms). */
 uint64_t cv_shard_cycle(const cv_shard_t *s);
+uint64_t cv_shard_opened_ms(const cv_shard_t *s);
 
-/* Applies every command of jobs[0..njobs) in order, in one write
- * transaction, and commits.  On return 0 every job's acks/ack_ptrs hold one
- * ShardAck per command (same seq, same order), and the group is durable.  A
- * command that cannot be applied (unknown feature, closed feature, invalid
- * fields) gets its status and error text in its ack; it does not fail the
- * group.  Returns CV_EIO or CV_ENOMEM when the group could not be committed:
- * then nothing of it is stored and the acks are not set.  Call
- * cv_shard_job_release() on every job afterwards, whatever the result. */
+/* Sets the trending half-life (default CV_SHARD_HALF_LIFE_MS); ms > 0. */
+void cv_shard_set_half_life(cv_shard_t *s, uint64_t ms);
+
+/* Replaces the wall clock (cv_now_ms) the shard reads for trends, status
+ * changes without a time and standings; for tests.  NULL restores it. */
+void cv_shard_set_clock(cv_shard_t *s, uint64_t (*now_ms)(void));
+
+/* Applies every job of jobs[0..njobs) in order, in one write transaction,
+ * and commits.  On return 0 the group is durable; every batch job's
+ * acks/ack_ptrs hold one ShardAck per command (same seq, same order) and
+ * every change job's reply is set.  A command or change that cannot be
+ * applied (unknown feature, closed feature, invalid fields) gets its status
+ * and error text in its ack or reply; it does not fail the group.  Returns
+ * CV_EIO or CV_ENOMEM when the group could not be committed: then nothing of
+ * it is stored and neither acks nor replies are set.  Call
+ * cv_shard_job_release() on every job afterwards, whatever the result.
+ *
+ * Votes (ShardAck):
+ *   OK, changed, feature_id, cycle           stored (changed = false when the
+ *                                            stored vote already said so or
+ *                                            the stamp is not newer)
+ *   OK, redirect_to = feature_id = DST       the feature was merged into DST:
+ *                                            nothing stored
+ *   NOT_FOUND "no feature 'ID'"
+ *   CLOSED    "feature 'ID' is shipped" | "feature 'ID' is declined"
+ *   INVALID   cv_validate_vote's text, or
+ *             "vote on feature 'ID' has no ordering stamp"
+ *   INTERNAL  "feature 'ID' is merged but names no target" (damaged record)
+ *
+ * set_status (reply: feature = the standing after the change):
+ *   INVALID   "set_status.feature_id must be 1-64 bytes of [A-Za-z0-9_-]"
+ *             "unknown status 'x'" (not open, planned, in_progress, shipped,
+ *             declined)
+ *             "status 'merged' is set only by merging"
+ *             "release must be at most 128 bytes of UTF-8"
+ *             "feature 'ID' was merged into 'DST'; its status cannot change"
+ *   NOT_FOUND "no feature 'ID'"
+ *   at_ms 0 means now.
+ *
+ * merge_out (reply: merge = {src, dst, votes: every record of SRC, retracts
+ * (value 0) included, in user order, with tier and stamp}):
+ *   INVALID   "merge_out.src must be 1-64 bytes of [A-Za-z0-9_-]" (or .dst)
+ *             "cannot merge feature 'ID' into itself"
+ *             "feature 'SRC' was already merged into 'OTHER'"
+ *   NOT_FOUND "no feature 'SRC'"
+ *   SRC already merged into DST: nothing changes, the votes are returned.
+ *
+ * merge_in (reply: merge = {src, dst, moved, kept}):
+ *   INVALID   "merge_in.dst must be 1-64 bytes of [A-Za-z0-9_-]" (or .src)
+ *             "cannot merge feature 'ID' into itself"
+ *             "merge_in vote N: <reason>" (a bad user id, value or tier;
+ *             nothing is applied)
+ *             "feature 'DST' was merged into 'X'; merge into 'X' instead"
+ *   NOT_FOUND "no feature 'DST'"
+ *   moved = votes DST took in this run; kept = non-zero moved votes of users
+ *   DST already had a different non-zero vote from.  A vote DST already
+ *   holds with the same stamp (an earlier run, or a redirected resend)
+ *   counts in neither, so a re-run reports moved 0 and changes nothing. */
 int cv_shard_apply(cv_shard_t *s, cv_shard_job_t *jobs, size_t njobs);
 
-/* Frees what cv_shard_apply() put in the job (not the batch). */
+/* Frees what cv_shard_apply() put in the job (not the batch or change). */
 void cv_shard_job_release(cv_shard_job_t *job);
 
 /* Closes cycle `cycle`: the open cycle becomes max(open, cycle + 1), so
- * closing the same cycle again is harmless.  Committed before it returns.
- * Returns 0, CV_EIO or CV_ENOMEM. */
-int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle);
+ * closing the same cycle again is harmless.  When it does open a new cycle,
+ * that cycle's start is opened_at_ms, or now when opened_at_ms is 0.
+ * Committed before it returns.  Returns 0, CV_EIO or CV_ENOMEM. */
+int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms);
 
-/* Standings: every feature with its record and counters, as of one read
- * transaction.  The message and everything it points to belong to the
- * cv_standings_t. */
+/* Answers a request that is not a write of the group, after the group's
+ * commit so that it sees it: close (close the cycle, then the standings,
+ * with the trend of the cycle closed), standings (live), feature (one
+ * FeatureStanding) or voters (one VoterPage).  Returns 0 and sets *out to
+ * the reply, whose status may be
+ *   NOT_FOUND "no feature 'ID'" (feature, voters)
+ *   INVALID   "feature.feature_id must be 1-64 bytes of [A-Za-z0-9_-]",
+ *             "voters.feature_id ...", "voters.after must be at most 128 bytes"
+ * or CV_EIO / CV_ENOMEM; CV_EINVAL for any other op (a bug).
+ *
+ * Voters: the feature's non-zero votes in user-id (byte) order, starting
+ * after the user `after` ("" = from the start), at most `limit` (0 = 100,
+ * more than 1000 = 1000); next_after is the last user returned when more
+ * remain, "" otherwise; total is the feature's voters counter. */
+int cv_shard_answer(cv_shard_t *s, const Canvass__V1__TallyRequest *req, cv_shard_reply_t **out);
+
+/* The reply message; valid until cv_shard_reply_destroy(). */
+const Canvass__V1__TallyReply *cv_shard_reply_msg(const cv_shard_reply_t *r);
+
+/* Frees the reply; safe on NULL and twice; nulls *r_p. */
+void cv_shard_reply_destroy(cv_shard_reply_t **r_p);
+
+/* Standings: every feature with its record, counters and trend in the open
+ * cycle, as of one read transaction (Standings.at_ms = now).  The message and everything it points
+ * to belong to the cv_standings_t. */
 typedef struct cv_standings cv_standings_t;
 
 /* Builds the standings.  Returns 0 and sets *out, or CV_EIO / CV_ENOMEM. */

@@ -2,202 +2,15 @@
  * against a real LMDB store in a fresh temporary directory per test: group
  * application and acks, vote-is-state with ordering stamps, refusals with
  * their texts, map growth in the middle of a group, meta checks, cycles,
- * standings, and --check / --dump-votes output.
+ * standings, --check / --dump-votes output, the upgrade of a schema-1 store,
+ * and trending on hand-computed examples with a test clock.  Lifecycle,
+ * merges and queries are in lifecycle_test.c; the fixture in shard_test.h.
  *
  * Built as $(BUILD)/unit/tally_shard_test.  Run all, or only those matching a
  * pattern: tally_shard_test 'test_meta*'. */
-#include "audit.h"
-#include "cv_err.h"
-#include "cv_id.h"
-#include "cv_log.h"
-#include "cv_votes.h"
-#include "shard.h"
+#include "shard_test.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-
-#include <cmocka.h>
-
-/* ---- fixtures ------------------------------------------------------------------ */
-
-typedef struct {
-    char dir[64];
-    cv_shard_t *shard;
-    uint64_t clock; /* next ordering stamp */
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/tally-shard-test-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    char why[256];
-    if (cv_shard_open(fx->dir, 0, 1, CV_DURABLE_OS, 0, &fx->shard, why, sizeof why) != 0)
-        return -1;
-    fx->clock = 1000;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *fx = *state;
-    cv_shard_close(&fx->shard);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    int rc = system(cmd);
-    free(fx);
-    return rc == 0 ? 0 : -1;
-}
-
-/* A CmdBatch built in place; strings are borrowed literals. */
-#define BATCH_MAX 64
-typedef struct {
-    Canvass__V1__CmdBatch batch;
-    Canvass__V1__ShardCmd cmds[BATCH_MAX];
-    Canvass__V1__ShardCmd *ptrs[BATCH_MAX];
-    Canvass__V1__Vote votes[BATCH_MAX];
-    Canvass__V1__FeatureRecord recs[BATCH_MAX];
-} batch_t;
-
-static void batch_init(batch_t *b)
-{
-    canvass__v1__cmd_batch__init(&b->batch);
-    b->batch.cmds = b->ptrs;
-}
-
-static Canvass__V1__ShardCmd *add_cmd(batch_t *b, uint64_t stamp)
-{
-    size_t i = b->batch.n_cmds++;
-    assert_true(i < BATCH_MAX);
-    canvass__v1__shard_cmd__init(&b->cmds[i]);
-    b->cmds[i].seq = 500 + i;
-    b->cmds[i].stamp = stamp;
-    b->ptrs[i] = &b->cmds[i];
-    return &b->cmds[i];
-}
-
-static void add_vote(batch_t *b, uint64_t stamp, const char *feature, const char *user, int value,
-                     const char *tier)
-{
-    Canvass__V1__ShardCmd *c = add_cmd(b, stamp);
-    Canvass__V1__Vote *v = &b->votes[b->batch.n_cmds - 1];
-    canvass__v1__vote__init(v);
-    v->feature_id = (char *)feature;
-    v->user_id = (char *)user;
-    v->value = value;
-    v->tier = (char *)tier;
-    c->op_case = CANVASS__V1__SHARD_CMD__OP_VOTE;
-    c->vote = v;
-}
-
-static void add_create(batch_t *b, uint64_t stamp, const char *id, const char *status,
-                       const char *merged_into)
-{
-    Canvass__V1__ShardCmd *c = add_cmd(b, stamp);
-    Canvass__V1__FeatureRecord *r = &b->recs[b->batch.n_cmds - 1];
-    canvass__v1__feature_record__init(r);
-    r->feature_id = (char *)id;
-    r->title = (char *)"a title";
-    r->status = (char *)status;
-    r->merged_into = (char *)merged_into;
-    c->op_case = CANVASS__V1__SHARD_CMD__OP_CREATE;
-    c->create = r;
-}
-
-/* Applies batches as one group; the jobs must be released by the caller. */
-static void apply(fx_t *fx, cv_shard_job_t *jobs, batch_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        jobs[i] = (cv_shard_job_t){.batch = &b[i].batch};
-    assert_int_equal(cv_shard_apply(fx->shard, jobs, n), 0);
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < b[i].batch.n_cmds; k++)
-            assert_true(jobs[i].ack_ptrs[k]->seq == 500 + k);
-}
-
-/* Applies one vote in its own group and returns its ack's status;
- * *changed gets the ack's flag, err (if given) its text. */
-static int vote1(fx_t *fx, const char *feature, const char *user, int value, const char *tier,
-                 int *changed, char *err, size_t errlen)
-{
-    batch_t b;
-    cv_shard_job_t job;
-    batch_init(&b);
-    add_vote(&b, fx->clock++, feature, user, value, tier);
-    apply(fx, &job, &b, 1);
-    Canvass__V1__ShardAck *a = job.ack_ptrs[0];
-    int status = a->status;
-    if (changed)
-        *changed = a->changed;
-    if (err)
-        snprintf(err, errlen, "%s", a->error);
-    cv_shard_job_release(&job);
-    return status;
-}
-
-static void create1(fx_t *fx, const char *id, const char *status, const char *merged_into)
-{
-    batch_t b;
-    cv_shard_job_t job;
-    batch_init(&b);
-    add_create(&b, fx->clock++, id, status, merged_into);
-    apply(fx, &job, &b, 1);
-    assert_int_equal(job.ack_ptrs[0]->status, CV_ST_OK);
-    cv_shard_job_release(&job);
-}
-
-/* The standing of one feature; fails the test when it is missing. */
-static void standing(fx_t *fx, const char *id, uint64_t up[3], uint64_t down[3], uint64_t *voters)
-{
-    cv_standings_t *st = NULL;
-    assert_int_equal(cv_shard_standings(fx->shard, &st), 0);
-    const Canvass__V1__Standings *m = cv_standings_msg(st);
-    const Canvass__V1__FeatureStanding *f = NULL;
-    for (size_t i = 0; i < m->n_features; i++)
-        if (!strcmp(m->features[i]->feature->feature_id, id))
-            f = m->features[i];
-    assert_non_null(f);
-    assert_int_equal(f->n_up, 3);
-    assert_int_equal(f->n_down, 3);
-    memcpy(up, f->up, 3 * sizeof *up);
-    memcpy(down, f->down, 3 * sizeof *down);
-    *voters = f->voters;
-    cv_standings_destroy(&st);
-}
-
-#define assert_counts(fx, id, u0, u1, u2, d0, d1, d2, v)                                       \
-    do {                                                                                       \
-        uint64_t up_[3], down_[3], voters_;                                                    \
-        standing((fx), (id), up_, down_, &voters_);                                            \
-        assert_int_equal(up_[0], (u0));                                                        \
-        assert_int_equal(up_[1], (u1));                                                        \
-        assert_int_equal(up_[2], (u2));                                                        \
-        assert_int_equal(down_[0], (d0));                                                      \
-        assert_int_equal(down_[1], (d1));                                                      \
-        assert_int_equal(down_[2], (d2));                                                      \
-        assert_int_equal(voters_, (v));                                                        \
-    } while (0)
-
-/* Runs an audit tool into a string (the caller frees it). */
-static int audit(int (*tool)(const char *, FILE *), const char *dir, char **out)
-{
-    size_t len;
-    FILE *f = open_memstream(out, &len);
-    assert_non_null(f);
-    int rc = tool(dir, f);
-    fclose(f);
-    return rc;
-}
+#include <math.h>
 
 /* ---- tests --------------------------------------------------------------------- */
 
@@ -308,15 +121,12 @@ static void test_refusals(void **state)
     create1(fx, "F1", "", "");
     create1(fx, "FS", "shipped", "");
     create1(fx, "FD", "declined", "");
-    create1(fx, "FM", "merged", "F1");
     assert_int_equal(vote1(fx, "NOPE", "u", 1, "", NULL, err, sizeof err), CV_ST_NOT_FOUND);
     assert_string_equal(err, "no feature 'NOPE'");
     assert_int_equal(vote1(fx, "FS", "u", 1, "", NULL, err, sizeof err), CV_ST_CLOSED);
     assert_string_equal(err, "feature 'FS' is shipped");
     assert_int_equal(vote1(fx, "FD", "u", 1, "", NULL, err, sizeof err), CV_ST_CLOSED);
     assert_string_equal(err, "feature 'FD' is declined");
-    assert_int_equal(vote1(fx, "FM", "u", 1, "", NULL, err, sizeof err), CV_ST_CLOSED);
-    assert_string_equal(err, "feature 'FM' was merged into 'F1'");
     assert_int_equal(vote1(fx, "F1", "u", 2, "", NULL, err, sizeof err), CV_ST_INVALID);
     assert_int_equal(vote1(fx, "F1", "", 1, "", NULL, err, sizeof err), CV_ST_INVALID);
     assert_int_equal(vote1(fx, "F1", "u", 1, "boss", NULL, err, sizeof err), CV_ST_INVALID);
@@ -391,10 +201,12 @@ static void test_cycles(void **state)
     int changed;
     create1(fx, "F1", "", "");
     assert_int_equal(cv_shard_cycle(fx->shard), 1);
-    assert_int_equal(cv_shard_close_cycle(fx->shard, 1), 0);
+    assert_int_equal(cv_shard_close_cycle(fx->shard, 1, 123456), 0);
     assert_int_equal(cv_shard_cycle(fx->shard), 2);
-    assert_int_equal(cv_shard_close_cycle(fx->shard, 1), 0); /* again: harmless */
+    assert_int_equal(cv_shard_opened_ms(fx->shard), 123456);
+    assert_int_equal(cv_shard_close_cycle(fx->shard, 1, 999999), 0); /* again: harmless */
     assert_int_equal(cv_shard_cycle(fx->shard), 2);
+    assert_int_equal(cv_shard_opened_ms(fx->shard), 123456);
 
     batch_t b;
     cv_shard_job_t job;
@@ -410,6 +222,7 @@ static void test_cycles(void **state)
     assert_int_equal(cv_shard_open(fx->dir, 0, 1, CV_DURABLE_OS, 0, &fx->shard, why, sizeof why),
                      0);
     assert_int_equal(cv_shard_cycle(fx->shard), 2);
+    assert_int_equal(cv_shard_opened_ms(fx->shard), 123456);
     cv_standings_t *st = NULL;
     assert_int_equal(cv_shard_standings(fx->shard, &st), 0);
     assert_int_equal(cv_standings_msg(st)->cycle, 2);
@@ -527,6 +340,200 @@ static void test_check_detects_damage(void **state)
                      0);
 }
 
+/* ---- trending -------------------------------------------------------------------- */
+
+#define HL_MS 1000000ULL    /* a half-life of 1000 s */
+#define T0 1700000000000ULL /* the test cycle's start */
+#define S 1000ULL           /* one second, in ms */
+
+/* The trend of one feature in the live standings, and their at_ms. */
+static void trend_of(fx_t *fx, const char *id, double trend[3], uint64_t *at_ms)
+{
+    cv_standings_t *st = NULL;
+    assert_int_equal(cv_shard_standings(fx->shard, &st), 0);
+    const Canvass__V1__Standings *m = cv_standings_msg(st);
+    int found = 0;
+    for (size_t i = 0; i < m->n_features; i++) {
+        if (strcmp(m->features[i]->feature->feature_id, id) != 0)
+            continue;
+        assert_int_equal(m->features[i]->n_trend, 3);
+        memcpy(trend, m->features[i]->trend, 3 * sizeof *trend);
+        found = 1;
+    }
+    assert_true(found);
+    if (at_ms)
+        *at_ms = m->at_ms;
+    cv_standings_destroy(&st);
+}
+
+#define EPS 1e-9
+
+/* Half-life 1000 s, cycle 2 opened at T0:
+ *   u1 up member at T0+1000s, u2 up member at T0+2000s, u3 down core at
+ *   T0+2500s, then u1 turns down at T0+3000s (member: -2 at once).
+ * At T0+3000s: member = 2^-2 + 2^-1 - 2 = -1.25, core = -2^-0.5.
+ * At T0+4000s every weight halves: member -0.625, core -2^-1.5. */
+static void test_trend_hand_computed(void **state)
+{
+    fx_t *fx = *state;
+    create1(fx, "F1", "", "");
+    create1(fx, "F2", "", "");
+    cv_shard_set_half_life(fx->shard, HL_MS);
+    use_test_clock(fx, T0);
+    assert_int_equal(cv_shard_close_cycle(fx->shard, 1, T0), 0);
+
+    double tr[3];
+    uint64_t at;
+    trend_of(fx, "F1", tr, &at);
+    assert_true(at == T0);
+    assert_true(tr[0] == 0 && tr[1] == 0 && tr[2] == 0);
+
+    test_now_ms = T0 + 3000 * S;
+    assert_int_equal(vote_at(fx, stamp_at(T0 + 1000 * S, 1), "F1", "u1", 1, "").status, CV_ST_OK);
+    assert_int_equal(vote_at(fx, stamp_at(T0 + 2000 * S, 1), "F1", "u2", 1, "").status, CV_ST_OK);
+    assert_int_equal(vote_at(fx, stamp_at(T0 + 2500 * S, 1), "F1", "u3", -1, "core").status,
+                     CV_ST_OK);
+    assert_int_equal(vote_at(fx, stamp_at(T0 + 3000 * S, 1), "F1", "u1", -1, "").status, CV_ST_OK);
+    /* Neither a stale resend nor a repeat changes the trend. */
+    assert_false(vote_at(fx, stamp_at(T0 + 1000 * S, 1), "F1", "u1", 1, "").changed);
+    assert_false(vote_at(fx, stamp_at(T0 + 3000 * S, 2), "F1", "u2", 1, "").changed);
+
+    trend_of(fx, "F1", tr, &at);
+    assert_true(at == T0 + 3000 * S);
+    assert_float_equal(tr[0], -1.25, EPS);
+    assert_float_equal(tr[1], -pow(2, -0.5), EPS);
+    assert_float_equal(tr[2], 0, EPS);
+    trend_of(fx, "F2", tr, NULL); /* no votes: no trend */
+    assert_true(tr[0] == 0 && tr[1] == 0 && tr[2] == 0);
+
+    /* The trend survives a restart of the shard. */
+    cv_shard_close(&fx->shard);
+    char why[256];
+    assert_int_equal(cv_shard_open(fx->dir, 0, 1, CV_DURABLE_OS, 0, &fx->shard, why, sizeof why),
+                     0);
+    cv_shard_set_half_life(fx->shard, HL_MS);
+    use_test_clock(fx, T0 + 4000 * S);
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], -0.625, EPS);
+    assert_float_equal(tr[1], -pow(2, -1.5), EPS);
+
+    /* Closing cycle 2 reports the trend of cycle 2 at the close... */
+    Canvass__V1__CloseCycle cc = CANVASS__V1__CLOSE_CYCLE__INIT;
+    cc.cycle = 2;
+    cc.opened_at_ms = T0 + 4000 * S;
+    Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
+    req.corr = 5;
+    req.op_case = CANVASS__V1__TALLY_REQUEST__OP_CLOSE;
+    req.close = &cc;
+    cv_shard_reply_t *r = NULL;
+    assert_int_equal(cv_shard_answer(fx->shard, &req, &r), 0);
+    const Canvass__V1__TallyReply *msg = cv_shard_reply_msg(r);
+    assert_int_equal(msg->status, CV_ST_OK);
+    assert_int_equal(msg->result_case, CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS);
+    assert_int_equal(msg->standings->cycle, 3);
+    assert_true(msg->standings->at_ms == T0 + 4000 * S);
+    for (size_t i = 0; i < msg->standings->n_features; i++) {
+        const Canvass__V1__FeatureStanding *f = msg->standings->features[i];
+        if (!strcmp(f->feature->feature_id, "F1")) {
+            assert_float_equal(f->trend[0], -0.625, EPS);
+            assert_float_equal(f->trend[1], -pow(2, -1.5), EPS);
+        }
+    }
+    cv_shard_reply_destroy(&r);
+    assert_int_equal(cv_shard_cycle(fx->shard), 3);
+    assert_true(cv_shard_opened_ms(fx->shard) == T0 + 4000 * S);
+
+    /* ... and cycle 3 starts from nothing: only its own votes count. */
+    trend_of(fx, "F1", tr, NULL);
+    assert_true(tr[0] == 0 && tr[1] == 0 && tr[2] == 0);
+    test_now_ms = T0 + 5000 * S;
+    assert_true(vote_at(fx, stamp_at(T0 + 4500 * S, 1), "F1", "u4", 1, "honorary").changed);
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], 0, EPS);
+    assert_float_equal(tr[2], pow(2, -0.5), EPS);
+    assert_counts(fx, "F1", 1, 0, 1, 1, 1, 0, 4);
+}
+
+/* A stamp from a clock running ahead counts as now, not as the future. */
+static void test_trend_future_stamp(void **state)
+{
+    fx_t *fx = *state;
+    create1(fx, "F1", "", "");
+    cv_shard_set_half_life(fx->shard, HL_MS);
+    use_test_clock(fx, T0);
+    assert_int_equal(cv_shard_close_cycle(fx->shard, 1, T0), 0);
+    test_now_ms = T0 + 1000 * S;
+    assert_true(vote_at(fx, stamp_at(T0 + 9000 * S, 1), "F1", "u1", 1, "").changed);
+    double tr[3];
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], 1.0, EPS);
+    test_now_ms = T0 + 2000 * S;
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], 0.5, EPS);
+}
+
+/* A cycle left open for many half-lives: the gains are rebased, and the
+ * trend is still the sum of decayed changes. */
+static void test_trend_long_cycle(void **state)
+{
+    fx_t *fx = *state;
+    create1(fx, "F1", "", "");
+    cv_shard_set_half_life(fx->shard, 1000); /* one second */
+    use_test_clock(fx, T0);
+    assert_int_equal(cv_shard_close_cycle(fx->shard, 1, T0), 0);
+    /* 5000 half-lives in: 2^5000 would overflow a double. */
+    test_now_ms = T0 + 5000 * S;
+    assert_true(vote_at(fx, stamp_at(T0 + 4999 * S, 1), "F1", "u1", 1, "").changed);
+    assert_true(vote_at(fx, stamp_at(T0 + 5000 * S, 1), "F1", "u2", 1, "").changed);
+    double tr[3];
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], 1.5, EPS);
+    test_now_ms = T0 + 5002 * S;
+    trend_of(fx, "F1", tr, NULL);
+    assert_float_equal(tr[0], 0.375, EPS);
+}
+
+/* A store written before schema 2 (no trends, no cycle start) opens, is
+ * marked schema 2 and starts its cycle's trend window at the open. */
+static void test_schema1_upgrade(void **state)
+{
+    fx_t *fx = *state;
+    create1(fx, "F1", "", "");
+    vote1(fx, "F1", "alice", 1, "", NULL, NULL, 0);
+    cv_shard_close(&fx->shard);
+
+    cv_store_t *store = cv_store_open(fx->dir, cv_shard_tables, CV_SHARD_NTABLES, CV_DURABLE_OS, 0);
+    assert_non_null(store);
+    cv_txn_t *t;
+    assert_int_equal(cv_store_begin(store, 0, &t), 0);
+    uint8_t one[CV_U64_SIZE];
+    cv_u64_encode(1, one);
+    assert_int_equal(cv_store_put(t, CV_SHARD_META, "schema", 6, one, sizeof one), 0);
+    assert_int_equal(cv_store_del(t, CV_SHARD_META, "opened_ms", 9), 0);
+    assert_int_equal(cv_store_commit(&t), 0);
+    cv_store_close(&store);
+
+    char why[256];
+    assert_int_equal(cv_shard_open(fx->dir, 0, 1, CV_DURABLE_OS, 0, &fx->shard, why, sizeof why),
+                     0);
+    uint64_t before = cv_now_ms();
+    assert_true(cv_shard_opened_ms(fx->shard) <= before);
+    assert_true(cv_shard_opened_ms(fx->shard) + 60000 > before);
+    assert_counts(fx, "F1", 1, 0, 0, 0, 0, 0, 1);
+
+    store = cv_store_open(fx->dir, cv_shard_tables, CV_SHARD_NTABLES, CV_DURABLE_OS, 0);
+    assert_non_null(store);
+    assert_int_equal(cv_store_begin(store, 1, &t), 0);
+    const void *val;
+    size_t vlen;
+    uint64_t schema = 0;
+    assert_int_equal(cv_store_get(t, CV_SHARD_META, "schema", 6, &val, &vlen), 0);
+    assert_int_equal(cv_u64_decode(val, vlen, &schema), 0);
+    assert_int_equal(schema, CV_VOTES_SCHEMA);
+    cv_store_abort(&t);
+    cv_store_close(&store);
+}
+
 int main(int argc, char **argv)
 {
     cv_log_init("tally-test", 0, CV_LOG_ERROR);
@@ -543,6 +550,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_detects_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_hand_computed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_future_stamp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_long_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema1_upgrade, setup, teardown),
     };
     return cmocka_run_group_tests_name("tally_shard", tests, NULL, NULL);
 }

@@ -1,0 +1,104 @@
+/* shard_priv: what the files of the shard module share, and nothing else
+ * should use.  The module is split by concern:
+ *   shard.c      open and meta, write transactions, groups, votes, creates,
+ *                cycles;
+ *   standing.c   standings, the reply object, the feature and voters queries;
+ *   lifecycle.c  status changes and the two merge steps.
+ * shard.h is the spec of the whole module.
+ */
+#ifndef TALLY_SHARD_PRIV_H
+#define TALLY_SHARD_PRIV_H
+
+#include "cv_votes.h"
+#include "shard.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cv_shard {
+    cv_store_t *store;
+    cv_durability_t durability;
+    uint32_t shard, shards;
+    uint64_t cycle;        /* the open cycle, as committed in meta */
+    uint64_t opened_ms;    /* when it opened, as committed in meta */
+    uint64_t half_life_ms; /* trending half-life, > 0 */
+    uint64_t (*now_ms)(void);
+};
+
+/* ---- store helpers (shard.c) ---------------------------------------------- */
+
+typedef int (*cv__txn_body_fn)(cv_shard_t *s, cv_txn_t *t, void *arg);
+
+/* Runs body in a write transaction and commits; grows the map and runs body
+ * again from scratch when the map fills.  Returns 0, body's own error,
+ * CV_EIO or CV_ENOMEM; on failure nothing of the transaction is stored. */
+int cv__shard_write_txn(cv_shard_t *s, cv__txn_body_fn body, void *arg);
+
+/* Reads a feature's counters; a missing or unreadable record reads as zero
+ * (logged: only damage makes one, and --check reports it).  Returns 0 or
+ * CV_EIO. */
+int cv__counts_get(cv_txn_t *t, const char *id, size_t idlen, cv_counts_t *c);
+int cv__counts_put(cv_txn_t *t, const char *id, size_t idlen, const cv_counts_t *c);
+
+/* Reads a feature's trend record.  Returns 0 and sets *tr, CV_ENOTFOUND
+ * (also for an unreadable record, which is logged: it then counts as no
+ * gain) or CV_EIO. */
+int cv__trend_get(cv_txn_t *t, const char *id, size_t idlen, cv_trend_t *tr);
+
+/* Reads and unpacks a feature record.  Returns 0 and sets *out (free with
+ * canvass__v1__feature_record__free_unpacked), CV_ENOTFOUND, CV_EDECODE
+ * (an unreadable record, logged) or CV_EIO. */
+int cv__feature_get(cv_txn_t *t, const char *id, size_t idlen, Canvass__V1__FeatureRecord **out);
+
+/* Stores `rec` changed to status / release / merged_into with a history
+ * entry {status, at_ms, release, merged_into} appended, and, when after is
+ * not NULL, sets *after to the stored record, unpacked (the caller's).
+ * Every argument is borrowed.  Returns 0, CV_ENOMEM, CV_EFULL or CV_EIO. */
+int cv__feature_change(cv_txn_t *t, const Canvass__V1__FeatureRecord *rec, const char *status,
+                       const char *release, const char *merged_into, uint64_t at_ms,
+                       Canvass__V1__FeatureRecord **after);
+
+/* The shard's wall clock (cv_now_ms unless a test replaced it). */
+uint64_t cv__shard_now(const cv_shard_t *s);
+
+/* ---- replies (standing.c) ------------------------------------------------- */
+
+/* A new reply with status OK and no result; NULL when out of memory. */
+cv_shard_reply_t *cv__reply_new(uint64_t corr);
+
+/* Drops the reply's status, error and result (a group run again after the
+ * map grew starts from scratch); keeps corr. */
+void cv__reply_clear(cv_shard_reply_t *r);
+
+/* Sets the status and error text.  Returns 0 (the request is answered). */
+int cv__reply_fail(cv_shard_reply_t *r, cv_status_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Makes the reply's result the standing of the feature *rec_p (taking the
+ * record, even on failure, and nulling *rec_p): its counters, and its trend
+ * in cycle trend_cycle as of at_ms.  Returns 0, CV_EIO or CV_ENOMEM. */
+int cv__reply_standing(cv_shard_t *s, cv_txn_t *t, cv_shard_reply_t *r,
+                       Canvass__V1__FeatureRecord **rec_p, uint64_t trend_cycle, uint64_t at_ms);
+
+/* Appends a Voter (user bytes copied) to the reply's voter list.  Returns 0
+ * or CV_ENOMEM. */
+int cv__reply_add_voter(cv_shard_reply_t *r, const char *user, size_t ulen,
+                        const cv_vote_rec_t *rec);
+
+/* Makes the reply's result a MergeResult of src, dst (copied), the counts
+ * and the voter list.  Returns 0 or CV_ENOMEM. */
+int cv__reply_merge(cv_shard_reply_t *r, const char *src, const char *dst, uint64_t moved,
+                    uint64_t kept);
+
+/* ---- changes (lifecycle.c) ------------------------------------------------ */
+
+/* Apply one change request in the group's transaction, writing its outcome
+ * into r.  Return 0 or a store error (which fails the group). */
+int cv__shard_set_status(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__SetStatus *req,
+                         cv_shard_reply_t *r);
+int cv__shard_merge_out(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeOut *req,
+                        cv_shard_reply_t *r);
+int cv__shard_merge_in(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeIn *req,
+                       cv_shard_reply_t *r);
+
+#endif
