@@ -210,6 +210,15 @@ def submit_until(c, model, want, nshards, prefix="Feature", limit=80):
                          (limit, owned))
 
 
+def decline_rest(cl, model, keep):
+    """Declines every submitted feature not in keep (those submit_until made
+    on the way), so that ranked lists hold exactly the chosen ones."""
+    for fid in model.features:
+        if fid not in keep:
+            set_status(cl, fid, "declined")
+            model.status[fid] = "declined"
+
+
 # ---- the expected state ----------------------------------------------------------
 
 class Model(VoteModel):
