@@ -116,7 +116,7 @@ run: deps all
 	$(BIN)/canvass up --data ./var
 
 bench: deps all
-	@if [ -x bench/run.sh ]; then bash bench/run.sh; else echo "no benchmarks yet"; fi
+	@BIN=$(BIN) BUILD=$(BUILD) PYTHON=$(PYTHON) bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(BIN)

@@ -247,12 +247,11 @@ int cv_rank_reorder(Canvass__V1__RankedEntry **entries, size_t n, cv_rank_order_
             return CV_ENOMEM;
         for (size_t i = 0; i < n; i++) {
             Canvass__V1__RankedEntry *e = entries[i];
-            double key = order == CV_RANK_WILSON ? cv_rank_wilson(e->up, e->down)
-                                                 : finite_or_zero(e->trend);
+            double key =
+                order == CV_RANK_WILSON ? cv_rank_wilson(e->up, e->down) : finite_or_zero(e->trend);
             keys[i] = (order_key_t){key, i, e};
         }
-        qsort(keys, n, sizeof *keys,
-              order == CV_RANK_WILSON ? cmp_wilson_key : cmp_trending_key);
+        qsort(keys, n, sizeof *keys, order == CV_RANK_WILSON ? cmp_wilson_key : cmp_trending_key);
         for (size_t i = 0; i < n; i++)
             entries[i] = keys[i].e;
         free(keys);

@@ -58,7 +58,7 @@ typedef struct {
     uint64_t up[CV_TIERS]; /* indexed by CV_TIER_* */
     uint64_t down[CV_TIERS];
     double trend[CV_TIERS]; /* FeatureStanding.trend: decayed net votes gained */
-    uint64_t voters; /* distinct users with a non-zero vote */
+    uint64_t voters;        /* distinct users with a non-zero vote */
 } cv_standing_t;
 
 typedef struct cv_ranking cv_ranking_t;

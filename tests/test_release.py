@@ -11,8 +11,8 @@ import re
 import time
 
 from harness import Cluster, check, eq, main, make_tmpdir, pb, test, wait_until
-from release_helpers import (FeatureSub, Model, admin_op, check_list, close, ranked, ranks_of,
-                             set_status, show, submit_until, voter_pages)
+from release_helpers import (FeatureSub, Model, admin_op, check_list, close, decline_rest, ranked,
+                             ranks_of, set_status, show, submit_until, voter_pages)
 
 NSHARDS = 2
 RELEASE = "2026.11.27"
@@ -64,6 +64,7 @@ def test_release_cycle_proposal_to_shipped():
                 return model.features[:5]
             return None
         S, D, P, O, Q = submit_until(c, model, five_on_both_shards, NSHARDS, "Release feature")
+        decline_rest(cl, model, [S, D, P, O, Q])
 
         # cycle 1: S 14 (5 voters), P 4, D 3, O 2, Q -1
         ops = [("r1", S, 1), ("r1", S, 0),          # retracted: not a voter
@@ -226,9 +227,10 @@ def test_release_cycle_proposal_to_shipped():
     # every feature with its status, over REP and the CLI
     rep, _ = admin_op(cl, "features")
     eq(rep.status, pb.OK, "features (error %r)" % rep.error)
+    want = dict((f, "declined") for f in model.features)
+    want.update({S: "shipped", D: "open", P: "planned", O: "open", Q: "open"})
     eq(sorted((fs.feature.feature_id, fs.feature.status) for fs in rep.features.features),
-       sorted([(S, "shipped"), (D, "open"), (P, "planned"), (O, "open"), (Q, "open")]),
-       "features and their statuses")
+       sorted(want.items()), "features and their statuses")
     out = cli_ok(cl, "features")
     check(re.search(r"^%s\s+shipped %s\b" % (S, re.escape(RELEASE)), out, re.M),
           "canvass features lacks '%s shipped %s':\n%s" % (S, RELEASE, out))
@@ -244,7 +246,8 @@ def test_release_cycle_proposal_to_shipped():
     # export: features and votes as CSV, every closed list as JSON
     out_dir = os.path.join(make_tmpdir("export"), "week")
     eq(cli_ok(cl, "export", "--out", out_dir),
-       "exported 5 features, %d votes and 3 closed cycles to %s\n" % (len(model.votes), out_dir),
+       "exported %d features, %d votes and 3 closed cycles to %s\n" % (
+           len(model.features), len(model.votes), out_dir),
        "canvass export")
     rows = read_csv(out_dir, "features.csv")
     eq(rows[0], ["feature_id", "title", "status", "release", "merged_into", "author",
@@ -361,6 +364,7 @@ def test_close_failed_with_a_shard_down_then_retried():
     with cl.client() as c:
         f = submit_until(c, model, lambda o: [o[0][0], o[1][0]] if all(o.values()) else None,
                          NSHARDS, "Failed close")
+        decline_rest(cl, model, f)
         for fid in f:
             vote(c, model, "a1", fid, 1, 1, "before the close")
         cl.kill_shard(1)

@@ -406,6 +406,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
         pump(c);
 }
 
+/* The server's notices (e.g. "terminating connection") go to the log, not
+ * straight to stderr as libpq would print them. */
+static void on_notice(void *arg, const char *message)
+{
+    pconn_t *c = arg;
+    cv_log(CV_LOG_INFO, "msg=\"postgres notice\" conn=%u notice=\"%.*s\"", c->index,
+           (int)strcspn(message, "\n"), message);
+}
+
 static void pconn_connect(pconn_t *c)
 {
     if (c->stopping || c->state != S_IDLE)
@@ -416,6 +425,7 @@ static void pconn_connect(pconn_t *c)
         conn_fail(c, pq_why(c->pg, why, sizeof why));
         return;
     }
+    PQsetNoticeProcessor(c->pg, on_notice, c);
     c->state = S_CONNECTING;
     if (poll_want(c, UV_WRITABLE) < 0)
         conn_fail(c, "cannot poll the socket");

@@ -9,12 +9,18 @@
  * replies are how the requests in flight come back to the owner (ops.lost)
  * when a connection fails; when we stop, they are dropped.  The timer handle
  * lives as long as the connection.
+ *
+ * hiredis is tied to the loop by our own copy of its adapters/libuv.h: the
+ * one Debian ships (hiredis 0.14) ignores a poll error, and libuv reports a
+ * reset socket (a server killed or restarted) as just that, status UV_EBADF
+ * with the handle stopped, so the connection would hang for good.  Later
+ * hiredis versions let hiredis read or write on an error, which finds the
+ * error and disconnects; so does this one.
  */
 #include "backend_redis.h"
 #include "cv_err.h"
 #include "cv_log.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -56,6 +62,88 @@ typedef struct {
 } rconn_t;
 
 static void rconn_connect(rconn_t *c);
+
+/* ---- hiredis on libuv ----------------------------------------------------------- */
+
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis let go of it */
+    uv_poll_t poll;
+    int events;
+} rpoll_t;
+
+static void rpoll_on_event(uv_poll_t *h, int status, int events)
+{
+    rpoll_t *p = h->data;
+    int ev = status < 0 ? p->events : events; /* an error: let hiredis find it */
+    if (p->ac && (ev & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+    if (p->ac && (ev & UV_WRITABLE))
+        redisAsyncHandleWrite(p->ac);
+}
+
+static void rpoll_set(rpoll_t *p, int events)
+{
+    p->events = events;
+    if (events)
+        uv_poll_start(&p->poll, events, rpoll_on_event);
+    else
+        uv_poll_stop(&p->poll);
+}
+
+static void rpoll_add_read(void *d)
+{
+    rpoll_set(d, ((rpoll_t *)d)->events | UV_READABLE);
+}
+
+static void rpoll_del_read(void *d)
+{
+    rpoll_set(d, ((rpoll_t *)d)->events & ~UV_READABLE);
+}
+
+static void rpoll_add_write(void *d)
+{
+    rpoll_set(d, ((rpoll_t *)d)->events | UV_WRITABLE);
+}
+
+static void rpoll_del_write(void *d)
+{
+    rpoll_set(d, ((rpoll_t *)d)->events & ~UV_WRITABLE);
+}
+
+static void rpoll_on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void rpoll_cleanup(void *d)
+{
+    rpoll_t *p = d;
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->poll, rpoll_on_closed);
+}
+
+/* Ties ac to the loop.  Returns REDIS_OK or REDIS_ERR. */
+static int rpoll_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    if (ac->ev.data)
+        return REDIS_ERR;
+    rpoll_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return REDIS_ERR;
+    if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->poll.data = p;
+    p->ac = ac;
+    ac->ev.addRead = rpoll_add_read;
+    ac->ev.delRead = rpoll_del_read;
+    ac->ev.addWrite = rpoll_add_write;
+    ac->ev.delWrite = rpoll_del_write;
+    ac->ev.cleanup = rpoll_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
 
 static void on_backoff_over(uv_timer_t *t)
 {
@@ -291,7 +379,7 @@ static void rconn_connect(rconn_t *c)
         return;
     }
     ac->data = c;
-    if (redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+    if (rpoll_attach(ac, c->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         went_down(c, "cannot attach to the event loop");
         return;

@@ -63,8 +63,8 @@ static uint64_t next_at(pub_features_t *f)
 
 /* Asks the owning shard for one feature's standing.  On CV_ST_OK *reply
  * holds it, with its record. */
-static cv_status_t query_feature(pub_features_t *f, const char *id,
-                                 Canvass__V1__TallyReply **reply, char *err, size_t errlen)
+static cv_status_t query_feature(pub_features_t *f, const char *id, Canvass__V1__TallyReply **reply,
+                                 char *err, size_t errlen)
 {
     Canvass__V1__FeatureQuery q = CANVASS__V1__FEATURE_QUERY__INIT;
     q.feature_id = (char *)id;
@@ -132,8 +132,8 @@ uint8_t *pub_features_show(pub_features_t *f, const Canvass__V1__FeatureShow *q,
                  pub_shards_for_feature(f->shards, q->feature_id));
         st = CV_ST_INTERNAL;
     }
-    uint8_t *out = st == CV_ST_OK ? detail_reply(f, reply->feature, 1, len)
-                                  : pub_reply_error(st, err, len);
+    uint8_t *out =
+        st == CV_ST_OK ? detail_reply(f, reply->feature, 1, len) : pub_reply_error(st, err, len);
     if (reply)
         canvass__v1__tally_reply__free_unpacked(reply, NULL);
     return out;
@@ -280,8 +280,7 @@ uint8_t *pub_features_list(pub_features_t *f, size_t *len)
             if (s->features[j]->feature)
                 all[k++] = s->features[j];
             else
-                cv_log(CV_LOG_WARN, "msg=\"shard sent a standing without a feature\" shard=%d",
-                       i);
+                cv_log(CV_LOG_WARN, "msg=\"shard sent a standing without a feature\" shard=%d", i);
         }
     }
     qsort(all, k, sizeof *all, cmp_standing_id);

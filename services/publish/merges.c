@@ -61,8 +61,10 @@ pub_merges_t *pub_merges_new(pub_history_t *history, pub_shards_t *shards, cv_so
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
-        cv_log(CV_LOG_WARN, "msg=\"merge pending since before the start; running it again\" "
-               "src=%s dst=%s", evs[i]->feature_id, evs[i]->merged_into);
+        cv_log(CV_LOG_WARN,
+               "msg=\"merge pending since before the start; running it again\" "
+               "src=%s dst=%s",
+               evs[i]->feature_id, evs[i]->merged_into);
     pub_history_merges_free(evs, n);
     m->pending = n;
     /* Not at once: subscribers reconnecting to the new PUB socket would miss
@@ -132,8 +134,8 @@ static cv_status_t run_steps(pub_merges_t *m, const Canvass__V1__FeatureEvent *r
     in.n_votes = votes->n_votes;
     req.op_case = CANVASS__V1__TALLY_REQUEST__OP_MERGE_IN;
     req.merge_in = &in;
-    st = pub_reply_ask(m->shards, dst, &req, CANVASS__V1__TALLY_REPLY__RESULT_MERGE,
-                       m->timeout_ms, &in_reply, err, errlen);
+    st = pub_reply_ask(m->shards, dst, &req, CANVASS__V1__TALLY_REPLY__RESULT_MERGE, m->timeout_ms,
+                       &in_reply, err, errlen);
     canvass__v1__tally_reply__free_unpacked(out_reply, NULL);
     if (st != CV_ST_OK) {
         if (st != CV_ST_UNAVAILABLE) {
@@ -213,16 +215,15 @@ static cv_status_t check_pending(Canvass__V1__FeatureEvent **evs, size_t n, cons
         /* Another merge into the same DST is fine; touching SRC, or taking
          * DST away, is not. */
         if (!strcmp(psrc, src) || !strcmp(pdst, src) || !strcmp(psrc, dst)) {
-            snprintf(err, errlen, "a merge of '%s' into '%s' is pending; it completes first",
-                     psrc, pdst);
+            snprintf(err, errlen, "a merge of '%s' into '%s' is pending; it completes first", psrc,
+                     pdst);
             return CV_ST_INVALID;
         }
     }
     return CV_ST_OK;
 }
 
-static uint8_t *merge_reply(const char *src, const char *dst, const step_result_t *res,
-                            size_t *len)
+static uint8_t *merge_reply(const char *src, const char *dst, const step_result_t *res, size_t *len)
 {
     Canvass__V1__MergeResult mr = CANVASS__V1__MERGE_RESULT__INIT;
     mr.src = (char *)src;
@@ -381,9 +382,10 @@ long pub_merges_tick(pub_merges_t *m)
         if (st == CV_ST_OK) {
             announce(m, evs[i], res.voters);
         } else {
-            cv_log(CV_LOG_WARN, "msg=\"pending merge not complete yet\" src=%s dst=%s "
-                   "status=%s err=\"%s\"", evs[i]->feature_id, evs[i]->merged_into,
-                   cv_status_name(st), err);
+            cv_log(CV_LOG_WARN,
+                   "msg=\"pending merge not complete yet\" src=%s dst=%s "
+                   "status=%s err=\"%s\"",
+                   evs[i]->feature_id, evs[i]->merged_into, cv_status_name(st), err);
             /* A silent shard would make every other merge wait as long:
              * they are tried on the next round. */
             silent = st == CV_ST_UNAVAILABLE;
@@ -397,8 +399,8 @@ long pub_merges_tick(pub_merges_t *m)
     }
     long wait = m->backoff_ms;
     if (silent && m->backoff_ms < PUB_MERGE_RETRY_MAX_MS)
-        m->backoff_ms = m->backoff_ms * 2 > PUB_MERGE_RETRY_MAX_MS ? PUB_MERGE_RETRY_MAX_MS
-                                                                  : m->backoff_ms * 2;
+        m->backoff_ms =
+            m->backoff_ms * 2 > PUB_MERGE_RETRY_MAX_MS ? PUB_MERGE_RETRY_MAX_MS : m->backoff_ms * 2;
     else if (!silent)
         m->backoff_ms = PUB_MERGE_RETRY_MS;
     m->retry_at = cv_now_ms() + (uint64_t)wait;

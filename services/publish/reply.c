@@ -51,10 +51,9 @@ cv_status_t pub_reply_check_id(const char *feature_id, char *err, size_t errlen)
     return CV_ST_INVALID;
 }
 
-cv_status_t pub_reply_ask(pub_shards_t *sh, const char *feature_id,
-                          Canvass__V1__TallyRequest *req, Canvass__V1__TallyReply__ResultCase want,
-                          long timeout_ms, Canvass__V1__TallyReply **reply, char *err,
-                          size_t errlen)
+cv_status_t pub_reply_ask(pub_shards_t *sh, const char *feature_id, Canvass__V1__TallyRequest *req,
+                          Canvass__V1__TallyReply__ResultCase want, long timeout_ms,
+                          Canvass__V1__TallyReply **reply, char *err, size_t errlen)
 {
     int shard = pub_shards_for_feature(sh, feature_id);
     Canvass__V1__TallyReply *r = NULL;

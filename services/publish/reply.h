@@ -40,9 +40,8 @@ cv_status_t pub_reply_check_id(const char *feature_id, char *err, size_t errlen)
  *   UNAVAILABLE "shard 1 answered UNAVAILABLE: <its error>"
  *   INTERNAL "shard 1 answered <STATUS>: <its error>" for any other status
  *   INTERNAL "shard 1 answered OK without the expected result" */
-cv_status_t pub_reply_ask(pub_shards_t *sh, const char *feature_id,
-                          Canvass__V1__TallyRequest *req, Canvass__V1__TallyReply__ResultCase want,
-                          long timeout_ms, Canvass__V1__TallyReply **reply, char *err,
-                          size_t errlen);
+cv_status_t pub_reply_ask(pub_shards_t *sh, const char *feature_id, Canvass__V1__TallyRequest *req,
+                          Canvass__V1__TallyReply__ResultCase want, long timeout_ms,
+                          Canvass__V1__TallyReply **reply, char *err, size_t errlen);
 
 #endif

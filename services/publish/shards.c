@@ -12,11 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Answers to a close.  A shard that closed cycle N and answered has moved on
+ * to N+1: asked to close N again it answers with its standings of now,
+ * votes of N+1 included.  So the first answer of each shard to the close of
+ * N is kept (held) until the close succeeds, across failed attempts and
+ * including answers that arrive late, after their attempt gave up; a retry
+ * only asks the shards that have not answered yet.  Every attempt to close
+ * N carries the same correlation id, close_corr(N), which is how a late
+ * answer is recognised; other exchanges count corr up from 1 and never
+ * reach CLOSE_CORR_FLAG. */
+#define CLOSE_CORR_FLAG (1ULL << 63)
+
 struct pub_shards {
     int n;
     cv_sock_t *socks[PUB_SHARDS_MAX];
-    uint64_t corr; /* the last correlation id used */
+    uint64_t corr;       /* the last correlation id used (other than closes) */
+    uint64_t held_cycle; /* the close whose answers are held; 0: none */
+    Canvass__V1__TallyReply *held[PUB_SHARDS_MAX];
 };
+
+static uint64_t close_corr(uint64_t cycle)
+{
+    return CLOSE_CORR_FLAG | cycle;
+}
+
+/* Drops the held answers (and what they were for). */
+static void held_clear(pub_shards_t *sh)
+{
+    pub_shards_replies_free(sh->held, sh->n);
+    sh->held_cycle = 0;
+}
 
 pub_shards_t *pub_shards_new(cv_bus_t *bus, const char *endpoints, char *err, size_t errlen)
 {
@@ -68,6 +93,7 @@ void pub_shards_destroy(pub_shards_t **sh_p)
 {
     if (!sh_p || !*sh_p)
         return;
+    held_clear(*sh_p);
     for (int i = 0; i < (*sh_p)->n; i++)
         cv_sock_destroy(&(*sh_p)->socks[i]);
     free(*sh_p);
@@ -110,31 +136,49 @@ static Canvass__V1__TallyReply *decode_reply(int i, cv_parts_t *parts)
     return r;
 }
 
-/* Reads everything waiting on shard i, keeping the first reply to corr. */
-static void take_replies(pub_shards_t *sh, int i, uint64_t corr, Canvass__V1__TallyReply **slot)
+/* True when r is an answer of shard i to the held close that is worth
+ * holding: the first, and a successful one (a refusal is asked again). */
+static int holds(pub_shards_t *sh, int i, const Canvass__V1__TallyReply *r)
+{
+    return sh->held_cycle && r->corr == close_corr(sh->held_cycle) && !sh->held[i] &&
+           r->status == CV_ST_OK && r->result_case == CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
+}
+
+/* Reads everything waiting on shard i, keeping the first reply to corr in
+ * *slot and holding a late answer to the held close; drops the rest and
+ * returns how many it dropped. */
+static int take_replies(pub_shards_t *sh, int i, uint64_t corr, Canvass__V1__TallyReply **slot)
 {
     cv_parts_t parts;
-    int rc;
+    int rc, dropped = 0;
     while ((rc = cv_sock_recv(sh->socks[i], &parts, 0)) != CV_EAGAIN) {
         if (rc < 0) {
             cv_log(CV_LOG_WARN, "msg=\"shard receive failed\" shard=%d err=\"%s\"", i,
                    cv_strerror(rc));
             if (rc == CV_EIO)
-                return;
+                return dropped;
             continue;
         }
         Canvass__V1__TallyReply *r = decode_reply(i, &parts);
         cv_parts_free(&parts);
-        if (!r)
+        if (!r) {
+            dropped++;
             continue;
-        if (r->corr != corr || *slot) {
+        }
+        if (r->corr == corr && !*slot) {
+            *slot = r;
+        } else if (slot != &sh->held[i] && holds(sh, i, r)) {
+            cv_log(CV_LOG_INFO, "msg=\"late answer to a close held\" shard=%d cycle=%llu", i,
+                   (unsigned long long)sh->held_cycle);
+            sh->held[i] = r;
+        } else {
             cv_log(CV_LOG_DEBUG, "msg=\"dropped stale shard reply\" shard=%d corr=%llu want=%llu",
                    i, (unsigned long long)r->corr, (unsigned long long)corr);
             canvass__v1__tally_reply__free_unpacked(r, NULL);
-            continue;
+            dropped++;
         }
-        *slot = r;
     }
+    return dropped;
 }
 
 int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id)
@@ -142,16 +186,14 @@ int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id)
     return (int)cv_shard_for_feature(feature_id, strlen(feature_id), (uint32_t)sh->n);
 }
 
-/* Sends req, with a fresh corr, to every shard i with want[i] set and waits
- * until each has answered or timeout_ms has passed.  replies[i] is set for
- * each shard that answered and NULL for every other.  Returns 0 or
- * CV_ENOMEM (nothing sent). */
-static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, const int *want,
-                    long timeout_ms, Canvass__V1__TallyReply **replies)
+/* Sends req with correlation id corr to every shard i with want[i] set and
+ * waits until each has answered (replies[i] set) or timeout_ms has passed.
+ * replies[i] of a wanted shard must be NULL on entry; the others are not
+ * touched.  Returns 0 or CV_ENOMEM (nothing sent). */
+static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, uint64_t corr,
+                    const int *want, long timeout_ms, Canvass__V1__TallyReply **replies)
 {
-    req->corr = ++sh->corr;
-    for (int i = 0; i < sh->n; i++)
-        replies[i] = NULL;
+    req->corr = corr;
     size_t len;
     uint8_t *buf = cv_codec_pack(&req->base, &len);
     if (!buf)
@@ -182,9 +224,15 @@ static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, const int 
             break;
         /* Every readable socket is read, wanted or not, so that late
          * answers to earlier exchanges do not wake the poll again. */
-        for (int i = 0; i < sh->n; i++)
+        Canvass__V1__TallyReply *none = NULL;
+        for (int i = 0; i < sh->n; i++) {
             if (readable[i])
-                take_replies(sh, i, req->corr, &replies[i]);
+                take_replies(sh, i, corr, want[i] ? &replies[i] : &none);
+            if (none) { /* an answer to this exchange from a shard not asked */
+                canvass__v1__tally_reply__free_unpacked(none, NULL);
+                none = NULL;
+            }
+        }
     }
     return 0;
 }
@@ -196,26 +244,37 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t o
     Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
     Canvass__V1__CloseCycle close = CANVASS__V1__CLOSE_CYCLE__INIT;
     Canvass__V1__StandingsQuery query = CANVASS__V1__STANDINGS_QUERY__INIT;
+    int want[PUB_SHARDS_MAX];
+    Canvass__V1__TallyReply **slots = replies; /* where the answers land */
+    uint64_t corr;
+    for (int i = 0; i < sh->n; i++)
+        replies[i] = NULL;
     if (close_cycle) {
         close.cycle = close_cycle;
         close.opened_at_ms = opened_at_ms;
         req.op_case = CANVASS__V1__TALLY_REQUEST__OP_CLOSE;
         req.close = &close;
+        if (sh->held_cycle != close_cycle) {
+            held_clear(sh);
+            sh->held_cycle = close_cycle;
+        }
+        slots = sh->held;
+        corr = close_corr(close_cycle);
     } else {
         req.op_case = CANVASS__V1__TALLY_REQUEST__OP_STANDINGS;
         req.standings = &query;
+        corr = ++sh->corr;
     }
-    int want[PUB_SHARDS_MAX];
     for (int i = 0; i < sh->n; i++)
-        want[i] = 1;
-    if (exchange(sh, &req, want, timeout_ms, replies) < 0) {
+        want[i] = slots[i] == NULL;
+    if (exchange(sh, &req, corr, want, timeout_ms, slots) < 0) {
         snprintf(err, errlen, "out of memory");
         return CV_ST_INTERNAL;
     }
 
     cv_status_t st = CV_ST_OK;
     for (int i = 0; i < sh->n && st == CV_ST_OK; i++) {
-        Canvass__V1__TallyReply *r = replies[i];
+        Canvass__V1__TallyReply *r = slots[i];
         if (!r) {
             snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
             st = CV_ST_UNAVAILABLE;
@@ -231,9 +290,26 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t o
             st = CV_ST_INTERNAL;
         }
     }
-    if (st != CV_ST_OK)
-        pub_shards_replies_free(replies, sh->n);
-    return st;
+    if (st != CV_ST_OK) {
+        /* A close keeps the good answers it has for the next attempt. */
+        for (int i = 0; i < sh->n; i++) {
+            Canvass__V1__TallyReply *r = slots[i];
+            if (r && (slots == replies || r->status != CV_ST_OK ||
+                      r->result_case != CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS)) {
+                canvass__v1__tally_reply__free_unpacked(r, NULL);
+                slots[i] = NULL;
+            }
+        }
+        return st;
+    }
+    if (slots != replies) { /* the close is complete: the caller owns them */
+        for (int i = 0; i < sh->n; i++) {
+            replies[i] = slots[i];
+            slots[i] = NULL;
+        }
+        sh->held_cycle = 0;
+    }
+    return CV_ST_OK;
 }
 
 cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *req,
@@ -241,16 +317,14 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
                             size_t errlen)
 {
     int want[PUB_SHARDS_MAX] = {0};
-    Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX];
+    Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX] = {0};
     want[i] = 1;
     *reply = NULL;
-    if (exchange(sh, req, want, timeout_ms, replies) < 0) {
+    if (exchange(sh, req, ++sh->corr, want, timeout_ms, replies) < 0) {
         snprintf(err, errlen, "out of memory");
         return CV_ST_INTERNAL;
     }
     *reply = replies[i];
-    replies[i] = NULL;
-    pub_shards_replies_free(replies, sh->n); /* late answers meant for nobody */
     if (!*reply) {
         snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
         return CV_ST_UNAVAILABLE;
@@ -260,12 +334,12 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
 
 int pub_shards_drain(pub_shards_t *sh, int i)
 {
-    int dropped = 0;
-    cv_parts_t parts;
-    int rc;
-    while ((rc = cv_sock_recv(sh->socks[i], &parts, 0)) != CV_EAGAIN && rc != CV_EIO) {
-        if (rc == 0)
-            cv_parts_free(&parts);
+    /* corr 0 is never used: every answer is late; take_replies holds those
+     * to a pending close and drops the rest. */
+    Canvass__V1__TallyReply *none = NULL;
+    int dropped = take_replies(sh, i, 0, &none);
+    if (none) { /* a shard that sent corr 0 */
+        canvass__v1__tally_reply__free_unpacked(none, NULL);
         dropped++;
     }
     if (dropped)

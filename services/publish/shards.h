@@ -7,7 +7,9 @@
  * change, a merge step, a query about one feature) to one shard and waits
  * for its reply.  Each exchange uses a fresh correlation id, so a late
  * answer to an earlier one that timed out is recognised and dropped, never
- * mistaken for the current one.  Exchanges block: publish is
+ * mistaken for the current one -- except the attempts to close one cycle,
+ * which share an id so that a late answer to the close is kept (see
+ * pub_shards_gather).  Exchanges block: publish is
  * single-threaded, which is also what keeps two closes (or a close and a
  * merge) from ever overlapping.
  */
@@ -47,6 +49,14 @@ int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id);
  * at opened_at_ms (CloseCycle.opened_at_ms), or, when close_cycle is 0, for
  * its live standings, and waits at most timeout_ms for all answers.
  *
+ * A close that fails holds the answers it did get: a shard that closed the
+ * cycle has moved on, and would answer a second close with the standings
+ * of the next cycle.  The next attempt to close the same cycle only asks
+ * the shards whose answer is missing, and a late answer to an earlier
+ * attempt (received by this or any later exchange, or pub_shards_drain)
+ * counts as the shard's answer.  Held answers live in memory only: after a
+ * publish restart every shard is asked again.
+ *
  * Returns CV_ST_OK with replies[i] set to shard i's reply (owned by the
  * caller: free with pub_shards_replies_free), each with status OK and
  * Standings.  Otherwise every replies[i] is NULL and err says why:
@@ -71,8 +81,11 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
 /* Frees the n replies of a gather and sets them to NULL. */
 void pub_shards_replies_free(Canvass__V1__TallyReply **replies, int n);
 
-/* Reads and drops every message waiting on shard i's socket: late answers
- * to gathers that already gave up.  Returns how many were dropped. */
+/* Reads every message waiting on shard i's socket: late answers to
+ * exchanges that already gave up.  A shard's first answer to the close of
+ * the cycle a failed gather was closing is held for the next attempt (see
+ * pub_shards_gather); the rest is dropped.  Returns how many were
+ * dropped. */
 int pub_shards_drain(pub_shards_t *sh, int i);
 
 #endif
