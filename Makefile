@@ -44,6 +44,9 @@ ifneq ($(wildcard services/loadgen/*.c),)
 BINARIES += $(BIN)/canvass-loadgen
 endif
 
+# Keep test objects: they are intermediates of pattern rules.
+.SECONDARY:
+
 .PHONY: all deps test check unit integration run bench clean
 all: $(BINARIES) $(GEN_PY)
 
