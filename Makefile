@@ -21,7 +21,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(INCLUDES) $(CFLAGS)
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
            protobuf-compiler liblmdb-dev lmdb-utils libuv1-dev libsodium-dev libcmocka-dev \
-           libmicrohttpd-dev libjansson-dev uthash-dev libhiredis-dev libpq-dev \
+           libmicrohttpd-dev libjansson-dev uthash-dev libhiredis-dev libpq-dev clang libclang-rt-14-dev \
            python3 python3-protobuf python3-zmq
 
 GEN_C   = $(BUILD)/gen/canvass.pb-c.c
@@ -47,7 +47,7 @@ endif
 # Keep test objects: they are intermediates of pattern rules.
 .SECONDARY:
 
-.PHONY: all deps test check unit integration run bench clean
+.PHONY: all deps test check unit integration run bench fuzz clean
 all: $(BINARIES) $(GEN_PY)
 
 # ---- dependencies --------------------------------------------------------
@@ -120,6 +120,12 @@ run: deps all
 
 bench: deps all
 	@BIN=$(BIN) BUILD=$(BUILD) PYTHON=$(PYTHON) bash bench/run.sh
+
+# libFuzzer targets (tests/fuzz/README.md): each runs FUZZ_SECONDS after
+# replaying its seeds and regressions; `make test` runs a brief form.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD) $(BIN)

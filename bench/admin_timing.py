@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Times publish's release-manager API (DESIGN A7) over its REP socket.
 
-    admin_timing.py GEN_DIR ENDPOINT close
-        one CloseNow; prints {"close_ms": ..., "entries": ..., "status": ...}
-    admin_timing.py GEN_DIR ENDPOINT ranked CALLS [LIMIT]
-        CALLS x RankedQuery{cycle "latest", limit LIMIT (100)}; prints the
-        round-trip p50 / p99 / max in ms, from send to the reply received.
+    admin_timing.py GEN_DIR ENDPOINT close [CLOSES]
+        CLOSES (1) x CloseNow, one after the other; prints
+        {"close_ms": ..., "entries": ..., "status": ...} for one close, and
+        for several also "closes_ms": every close's time and
+        "close_p50_ms" / "close_max_ms" ("close_ms" is then the median)
+    admin_timing.py GEN_DIR ENDPOINT ranked CALLS [LIMIT [ORDER [CYCLE]]]
+        CALLS x RankedQuery{cycle CYCLE ("latest"), limit LIMIT (100), order
+        ORDER ("" = score)}; prints the round-trip p50 / p99 / max in ms, from
+        send to the reply received
+    admin_timing.py GEN_DIR ENDPOINT cycles CALLS
+        CALLS x CycleList; the same figures
 
-This is what `canvass cycle close` and `canvass ranked --cycle latest
---limit 100` ask, without the cost of starting a process per call, so the
-figures are the server's answer time plus one loopback round trip.
+This is what `canvass cycle close`, `canvass ranked --cycle latest --limit
+100` and `canvass cycles` ask, without the cost of starting a process per
+call, so the figures are the server's answer time plus one loopback round
+trip.  Every call waits at most 60 s; a reply that is not OK is counted in
+"not_ok" (ranked, cycles) or reported in "status" (close).
 """
 import json
 import sys
@@ -37,6 +45,23 @@ def quantile(xs, q):
     return xs[min(len(xs) - 1, max(0, int(-(-q * len(xs) // 1)) - 1))]
 
 
+def timed_calls(sock, req, calls):
+    """Runs req calls times; returns the times, the last reply and how many
+    replies were not OK."""
+    times, bad, rep = [], 0, None
+    for _ in range(calls):
+        ms, rep = ask(sock, req)
+        times.append(ms)
+        if rep.status != pb.OK:
+            bad += 1
+    return times, rep, bad
+
+
+def figures(calls, times, bad):
+    return {"calls": calls, "not_ok": bad, "p50_ms": round(quantile(times, 0.5), 3),
+            "p99_ms": round(quantile(times, 0.99), 3), "max_ms": round(max(times), 3)}
+
+
 def main():
     endpoint, what = sys.argv[2], sys.argv[3]
     if "://" not in endpoint:
@@ -47,10 +72,21 @@ def main():
     sock.connect(endpoint)
     status = pb.Status.Name
     if what == "close":
+        closes = int(sys.argv[4]) if len(sys.argv) > 4 else 1
         req = pb.AdminRequest()
         req.close.SetInParent()
-        ms, rep = ask(sock, req)
-        out = {"close_ms": round(ms, 3), "status": status(rep.status), "error": rep.error}
+        times = []
+        for _ in range(closes):
+            ms, rep = ask(sock, req)
+            times.append(ms)
+            if rep.status != pb.OK:
+                break
+        out = {"close_ms": round(quantile(times, 0.5), 3), "status": status(rep.status),
+               "error": rep.error}
+        if closes > 1:
+            out.update({"closes_ms": [round(t, 3) for t in times],
+                        "close_p50_ms": round(quantile(times, 0.5), 3),
+                        "close_max_ms": round(max(times), 3)})
         if rep.HasField("closed"):
             out["cycle"] = rep.closed.cycle
             out["entries"] = rep.closed.entries
@@ -59,18 +95,21 @@ def main():
         calls = int(sys.argv[4])
         limit = int(sys.argv[5]) if len(sys.argv) > 5 else 100
         req = pb.AdminRequest()
-        req.ranked.cycle = "latest"
+        req.ranked.cycle = sys.argv[7] if len(sys.argv) > 7 else "latest"
         req.ranked.limit = limit
-        times, entries, bad = [], 0, 0
-        for _ in range(calls):
-            ms, rep = ask(sock, req)
-            times.append(ms)
-            if rep.status != pb.OK:
-                bad += 1
-            entries = len(rep.ranked.entries)
-        out = {"calls": calls, "limit": limit, "entries": entries, "not_ok": bad,
-               "p50_ms": round(quantile(times, 0.5), 3), "p99_ms": round(quantile(times, 0.99), 3),
-               "max_ms": round(max(times), 3)}
+        req.ranked.order = sys.argv[6] if len(sys.argv) > 6 else ""
+        times, rep, bad = timed_calls(sock, req, calls)
+        out = {"calls": calls, "limit": limit, "entries": len(rep.ranked.entries)}
+        if req.ranked.order or req.ranked.cycle != "latest":
+            out.update({"order": req.ranked.order or "score", "cycle": req.ranked.cycle})
+        out.update(figures(calls, times, bad))
+    elif what == "cycles":
+        calls = int(sys.argv[4])
+        req = pb.AdminRequest()
+        req.cycles.SetInParent()
+        times, rep, bad = timed_calls(sock, req, calls)
+        out = {"cycles": len(rep.cycles.cycles)}
+        out.update(figures(calls, times, bad))
     else:
         raise SystemExit("admin_timing: unknown request " + what)
     print(json.dumps(out))

@@ -36,6 +36,15 @@ int cv_tier_parse(const char *name);
 /* "member" / "core" / "honorary".  Static. */
 const char *cv_tier_name(int tier);
 
+/* Unpacks bytes from the network as a message of type desc.  Returns the
+ * message (free it with protobuf_c_message_free_unpacked), or NULL when the
+ * bytes do not decode -- including when any (sub)message carries field
+ * number 0, which protobuf forbids but protobuf-c 1.4 keeps as an unknown
+ * field and then packs into bytes nothing can read: a message forwarded with
+ * it would poison every batch it joins. */
+ProtobufCMessage *cv_codec_unpack(const ProtobufCMessageDescriptor *desc, size_t len,
+                                  const uint8_t *data);
+
 /* Packs any protobuf-c message into a new malloc'd buffer (the caller's);
  * sets *len.  Returns NULL when out of memory. */
 uint8_t *cv_codec_pack(const ProtobufCMessage *msg, size_t *len);

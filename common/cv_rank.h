@@ -87,6 +87,34 @@ double cv_rank_trending(const cv_standing_t *s, const double weights[CV_TIERS]);
  * up + down trials, z = CV_RANK_WILSON_Z; 0 when up + down is 0. */
 double cv_rank_wilson(uint64_t up, uint64_t down);
 
+/* ---- previous ranks ---------------------------------------------------------
+ * What prev_rank is filled from: the previous cycle's list, as a hash table
+ * from feature id to rank.  Ids are borrowed (pointer and length, no NUL
+ * needed) and must outlive the table; a close over 100 000 features looks
+ * up every one of them, which is why this is a hash and not a search. */
+typedef struct cv_rank_prev cv_rank_prev_t;
+
+/* A new, empty table sized for n ids (it grows past that).  NULL when out
+ * of memory. */
+cv_rank_prev_t *cv_rank_prev_new(size_t n);
+
+/* Frees the table (not the ids).  Safe on NULL and twice; nulls *p_p. */
+void cv_rank_prev_destroy(cv_rank_prev_t **p_p);
+
+/* Records that id[0..idlen) had rank `rank`.  An id already in the table
+ * keeps the rank it was first given (a list is read in rank order, so that
+ * is its best).  Returns 0 or CV_ENOMEM. */
+int cv_rank_prev_put(cv_rank_prev_t *p, const char *id, size_t idlen, uint32_t rank);
+
+/* The rank recorded for id[0..idlen); 0 when there is none. */
+uint32_t cv_rank_prev_get(const cv_rank_prev_t *p, const char *id, size_t idlen);
+
+/* Records every entry's feature_id and rank (borrowing the ids).  Returns 0
+ * or CV_ENOMEM. */
+int cv_rank_prev_add(cv_rank_prev_t *p, Canvass__V1__RankedEntry *const *entries, size_t n);
+
+/* ---- ranking ----------------------------------------------------------------- */
+
 /* Ranks n standings with the given tier weights in the given order and fills
  * prev_rank from prev (the previous cycle's list in the same order; NULL when
  * there is none).  On success *out is a new ranking whose list has order,
@@ -97,6 +125,17 @@ double cv_rank_wilson(uint64_t up, uint64_t down);
  * untouched. */
 int cv_rank_build(const cv_standing_t *standings, size_t n, const double weights[CV_TIERS],
                   cv_rank_order_t order, const Canvass__V1__RankedList *prev, cv_ranking_t **out);
+
+/* The same, with the previous list's ranks given as a table (NULL: none). */
+int cv_rank_build_with(const cv_standing_t *standings, size_t n, const double weights[CV_TIERS],
+                       cv_rank_order_t order, const cv_rank_prev_t *prev, cv_ranking_t **out);
+
+/* The same over standings given in nparts arrays (parts[p] holds counts[p]
+ * standings, e.g. one array per shard), ranked as if they were one array,
+ * the parts in order: no copy of the standings is needed. */
+int cv_rank_build_parts(const cv_standing_t *const *parts, const size_t *counts, size_t nparts,
+                        const double weights[CV_TIERS], cv_rank_order_t order,
+                        const cv_rank_prev_t *prev, cv_ranking_t **out);
 
 /* The ranking's list: borrowed, valid until cv_ranking_destroy().  The caller
  * may set its scalar fields (cycle, times) before packing it. */
@@ -119,5 +158,9 @@ int cv_rank_reorder(Canvass__V1__RankedEntry **entries, size_t n, cv_rank_order_
  * (entries untouched). */
 int cv_rank_fill_prev(Canvass__V1__RankedEntry **entries, size_t n,
                       const Canvass__V1__RankedList *prev);
+
+/* The same from a table (NULL: every prev_rank 0); cannot fail. */
+void cv_rank_fill_prev_with(Canvass__V1__RankedEntry **entries, size_t n,
+                            const cv_rank_prev_t *prev);
 
 #endif

@@ -2,7 +2,8 @@
  * docs/ORDERS.md -- tier weights, each tie-break in turn, status filtering,
  * prev_rank, Wilson values and the wilson order, weighted trends and the
  * trending order (built and re-sorted from a stored list) -- plus the order
- * names and their errors. */
+ * names and their errors, the table of previous ranks and ranking in
+ * parts. */
 #include "cv_err.h"
 #include "cv_rank.h"
 
@@ -491,6 +492,79 @@ static void test_order_parse(void **state)
     assert_string_equal(cv_rank_order_name(CV_RANK_SCORE), "score");
 }
 
+/* ---- previous ranks as a table, ranking in parts --------------------------------- */
+
+static void test_prev_table(void **state)
+{
+    (void)state;
+    cv_rank_prev_t *t = cv_rank_prev_new(2); /* grows well past its first size */
+    assert_non_null(t);
+    char ids[5000][12];
+    for (size_t i = 0; i < 5000; i++) {
+        snprintf(ids[i], sizeof ids[i], "id-%zu", i);
+        assert_int_equal(cv_rank_prev_put(t, ids[i], strlen(ids[i]), (uint32_t)i + 1), 0);
+    }
+    for (size_t i = 0; i < 5000; i++)
+        assert_int_equal(cv_rank_prev_get(t, ids[i], strlen(ids[i])), i + 1);
+    /* ids are bytes with a length: a prefix or a longer id is another id */
+    assert_int_equal(cv_rank_prev_get(t, "id-12", 3), 0);
+    assert_int_equal(cv_rank_prev_get(t, "id-12", 4), 2); /* "id-1" */
+    assert_int_equal(cv_rank_prev_get(t, "id-12x", 6), 0);
+    assert_int_equal(cv_rank_prev_get(t, "", 0), 0);
+    /* the first rank recorded for an id stays */
+    assert_int_equal(cv_rank_prev_put(t, "id-7", 4, 99), 0);
+    assert_int_equal(cv_rank_prev_get(t, "id-7", 4), 8);
+    cv_rank_prev_destroy(&t);
+    cv_rank_prev_destroy(&t); /* twice: harmless */
+    assert_null(t);
+    /* an empty table knows nothing */
+    t = cv_rank_prev_new(0);
+    assert_int_equal(cv_rank_prev_get(t, "id-1", 4), 0);
+    cv_rank_prev_destroy(&t);
+}
+
+/* Ranking in parts is ranking the parts concatenated, the input order
+ * deciding between duplicate ids; and prev_rank from a table is prev_rank
+ * from the list. */
+static void test_build_parts_and_table(void **state)
+{
+    (void)state;
+    cv_standing_t all[6] = {st("A", 1, 0, 1, 5), st("B", 3, 0, 3, 5), st("C", 1, 0, 1, 5),
+                            st("B", 3, 0, 3, 5), st("D", 0, 0, 0, 1), st("E", 2, 1, 3, 2)};
+    all[3].title = "second B";
+    cv_ranking_t *rp;
+    Canvass__V1__RankedList *prev = build(&rp, (cv_standing_t[]){st("C", 9, 0, 9, 0),
+                                                                st("A", 1, 0, 1, 0)},
+                                          2, CV_RANK_SCORE, NULL);
+    cv_rank_prev_t *t = cv_rank_prev_new(prev->n_entries);
+    assert_int_equal(cv_rank_prev_add(t, prev->entries, prev->n_entries), 0);
+
+    cv_ranking_t *whole, *split;
+    Canvass__V1__RankedList *w = build(&whole, all, 6, CV_RANK_SCORE, prev);
+    const cv_standing_t *parts[3] = {all, all + 2, all + 5};
+    size_t counts[3] = {2, 3, 1};
+    assert_int_equal(
+        cv_rank_build_parts(parts, counts, 3, default_weights, CV_RANK_SCORE, t, &split), 0);
+    Canvass__V1__RankedList *p = cv_ranking_list(split);
+    assert_ids(w, 6, (const char *const[]){"B", "B", "E", "A", "C", "D"});
+    assert_string_equal(w->entries[0]->title, "t"); /* the first B of the input first */
+    assert_string_equal(w->entries[1]->title, "second B");
+    assert_int_equal(p->n_entries, w->n_entries);
+    for (size_t i = 0; i < w->n_entries; i++) {
+        assert_string_equal(p->entries[i]->feature_id, w->entries[i]->feature_id);
+        assert_string_equal(p->entries[i]->title, w->entries[i]->title);
+        assert_int_equal(p->entries[i]->prev_rank, w->entries[i]->prev_rank);
+    }
+    assert_int_equal(w->entries[3]->prev_rank, 2); /* A */
+    assert_int_equal(w->entries[4]->prev_rank, 1); /* C */
+    assert_int_equal(w->entries[0]->prev_rank, 0); /* B: new */
+    assert_int_equal(p->total_votes, w->total_votes);
+    cv_ranking_destroy(&whole);
+    cv_ranking_destroy(&split);
+    cv_ranking_destroy(&rp);
+    cv_rank_prev_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +588,8 @@ int main(void)
         cmocka_unit_test(test_trending_prev_rank),
         cmocka_unit_test(test_trending_nan_from_shard),
         cmocka_unit_test(test_order_parse),
+        cmocka_unit_test(test_prev_table),
+        cmocka_unit_test(test_build_parts_and_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
@@ -64,6 +65,31 @@ bool cv_utf8_valid(const char *s, size_t len)
         i += need + 1;
     }
     return true;
+}
+
+char *cv_utf8_sanitized(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (cv_utf8_valid(s, len))
+        return NULL;
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    size_t i = 0;
+    while (i < len) {
+        /* The longest well-formed sequence starting here, if any. */
+        size_t n = 1;
+        while (n <= 4 && i + n <= len && !cv_utf8_valid(s + i, n))
+            n++;
+        if (n <= 4 && i + n <= len) {
+            memcpy(out + i, s + i, n);
+            i += n;
+        } else {
+            out[i++] = '?';
+        }
+    }
+    out[len] = '\0';
+    return out;
 }
 
 bool cv_feature_id_valid(const char *id, size_t len)

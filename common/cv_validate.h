@@ -37,6 +37,13 @@
  * code points past U+10FFFF). */
 bool cv_utf8_valid(const char *s, size_t len);
 
+/* For text received from a peer and passed on (an error text, an id):
+ * returns NULL when s is valid UTF-8 (use it as it is), or a new malloc'd
+ * copy (the caller's) with every byte that is not part of a well-formed
+ * sequence replaced by '?'.  Strict peers (Google's protobuf among them)
+ * refuse a whole message whose string field is not UTF-8. */
+char *cv_utf8_sanitized(const char *s);
+
 /* True when id[0..len) is 1-64 bytes of [A-Za-z0-9_-]. */
 bool cv_feature_id_valid(const char *id, size_t len);
 

@@ -1,7 +1,8 @@
 /* cv_votes: encodings of the vote, counters and meta records of a tally
- * shard, the votes key, and the rule deciding what a vote changes (see
- * cv_votes.h).  Every integer is written byte by byte in little-endian order
- * so that the files read the same on any host. */
+ * shard, the votes and created keys, and the rule deciding what a vote
+ * changes (see cv_votes.h).  Every integer is written byte by byte, values in
+ * little-endian order and numeric keys in big-endian order (so that they
+ * sort), so that the files read the same on any host. */
 #include "cv_votes.h"
 #include "cv_err.h"
 
@@ -75,6 +76,42 @@ int cv_u64_decode(const void *buf, size_t len, uint64_t *v)
     if (len != CV_U64_SIZE)
         return CV_EDECODE;
     *v = get_u64(buf);
+    return 0;
+}
+
+void cv_be64_encode(uint64_t v, uint8_t out[CV_BE64_SIZE])
+{
+    for (int i = 0; i < CV_BE64_SIZE; i++)
+        out[i] = (uint8_t)(v >> (8 * (CV_BE64_SIZE - 1 - i)));
+}
+
+uint64_t cv_be64_decode(const uint8_t in[CV_BE64_SIZE])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < CV_BE64_SIZE; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+int cv_created_key_make(uint64_t stamp, const char *feature, size_t flen,
+                        uint8_t out[CV_CREATED_KEY_MAX], size_t *klen)
+{
+    if (flen < 1 || flen > CV_FEATURE_ID_MAX)
+        return CV_EINVAL;
+    cv_be64_encode(stamp, out);
+    memcpy(out + CV_BE64_SIZE, feature, flen);
+    *klen = CV_BE64_SIZE + flen;
+    return 0;
+}
+
+int cv_created_key_split(const void *key, size_t klen, uint64_t *stamp, const char **feature,
+                         size_t *flen)
+{
+    if (klen <= CV_BE64_SIZE || klen > CV_CREATED_KEY_MAX)
+        return CV_EDECODE;
+    *stamp = cv_be64_decode(key);
+    *feature = (const char *)key + CV_BE64_SIZE;
+    *flen = klen - CV_BE64_SIZE;
     return 0;
 }
 

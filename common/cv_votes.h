@@ -1,6 +1,6 @@
 /* cv_votes: the on-disk records of a tally shard and the vote-is-state rule.
  *
- * A shard's LMDB environment (DESIGN B1) holds five tables:
+ * A shard's LMDB environment (DESIGN B1) holds seven tables:
  *
  *   votes     key  feature_id bytes, one '\0', user_id bytes
  *             val  cv_vote_rec_t, CV_VOTE_REC_SIZE bytes:
@@ -15,9 +15,30 @@
  *                    cycle, base_ms: two uint64 little-endian, then
  *                    gain[0..2]: IEEE-754 binary64 bit patterns as uint64
  *                    little-endian
- *   meta      key  "shard" | "shards" | "cycle" | "opened_ms" | "schema"
+ *   closed    key  cycle number, uint64 big-endian (CV_BE64_SIZE bytes,
+ *                  so key order is cycle order)
+ *             val  packed canvass.v1.Standings: exactly what the shard
+ *                  answered the first CloseCycle of that cycle with, so that
+ *                  a repeated close answers the same standings; only the
+ *                  last few closed cycles are kept (shard.h)
+ *   created   key  index stamp, uint64 big-endian, then feature_id bytes
+ *                  (cv_created_key_make)
+ *             val  empty
+ *   meta      key  "shard" | "shards" | "cycle" | "opened_ms" | "schema" |
+ *                  "created_last"
  *             val  uint64 little-endian (CV_U64_SIZE bytes); opened_ms is
- *             when the open cycle began (wall-clock ms)
+ *             when the open cycle began (wall-clock ms); created_last is
+ *             the largest index stamp in `created`
+ *
+ * The created index lists every feature in the order its creation was
+ * committed, for publish's `created` events.  A feature's index stamp is its
+ * creation stamp (the ordering stamp of the submit), raised to
+ * created_last + 1 when it is not larger than that: stamps from several
+ * ingest nodes, or a late resend, can reach a shard out of stamp order, and
+ * a reader that remembers the last index stamp it saw must never miss a
+ * feature committed after it looked.  So index stamps strictly increase in
+ * commit order (each is unique in the shard), and a feature's index stamp
+ * is its creation stamp in the common case and never less than it.
  *
  * Feature ids never contain '\0' (they are [A-Za-z0-9_-]), so the first NUL
  * of a votes key always splits it, whatever bytes the user id holds, and all
@@ -45,7 +66,11 @@
  *
  * Schema 2 added the trends table, meta "opened_ms" and the status history
  * in FeatureRecord; a schema-1 store is read as is (no trend yet, no
- * history) and marked schema 2 when opened.
+ * history) and marked schema 2 when opened.  Schema 3 added the closed and
+ * created tables and meta "created_last"; an older store is read as is (a
+ * repeated close of a cycle closed before the upgrade finds no frozen
+ * standings, and features created before it are not in the index) and
+ * marked schema 3 when opened.
  */
 #ifndef CV_VOTES_H
 #define CV_VOTES_H
@@ -60,8 +85,10 @@
 #define CV_COUNTS_REC_SIZE 56
 #define CV_U64_SIZE 8
 #define CV_TREND_REC_SIZE 40
+#define CV_BE64_SIZE 8
 #define CV_VOTE_KEY_MAX (CV_FEATURE_ID_MAX + 1 + CV_USER_ID_MAX)
-#define CV_VOTES_SCHEMA 2    /* the layout above; meta "schema" */
+#define CV_CREATED_KEY_MAX (CV_BE64_SIZE + CV_FEATURE_ID_MAX)
+#define CV_VOTES_SCHEMA 3    /* the layout above; meta "schema" */
 #define CV_TREND_REBASE 32.0 /* largest weight exponent before a rebase */
 
 typedef struct {
@@ -108,6 +135,23 @@ int cv_counts_decode(const void *buf, size_t len, cv_counts_t *c);
 void cv_u64_encode(uint64_t v, uint8_t out[CV_U64_SIZE]);
 /* Returns 0 and sets *v, or CV_EDECODE when len is not CV_U64_SIZE. */
 int cv_u64_decode(const void *buf, size_t len, uint64_t *v);
+
+/* Big-endian uint64, the keys of the closed and created tables (LMDB
+ * compares keys bytewise, so these sort numerically). */
+void cv_be64_encode(uint64_t v, uint8_t out[CV_BE64_SIZE]);
+uint64_t cv_be64_decode(const uint8_t in[CV_BE64_SIZE]);
+
+/* Builds the created key of (index stamp, feature) into out and sets *klen.
+ * Returns 0, or CV_EINVAL when the feature id is not 1..CV_FEATURE_ID_MAX
+ * bytes. */
+int cv_created_key_make(uint64_t stamp, const char *feature, size_t flen,
+                        uint8_t out[CV_CREATED_KEY_MAX], size_t *klen);
+
+/* Splits a created key.  Returns 0 and sets *stamp and the feature id
+ * (borrowed from key, not NUL-terminated), or CV_EDECODE when the key is
+ * not 8 bytes followed by 1..CV_FEATURE_ID_MAX bytes. */
+int cv_created_key_split(const void *key, size_t klen, uint64_t *stamp, const char **feature,
+                         size_t *flen);
 
 /* Builds the votes key of (feature, user) into out and sets *klen.  Returns
  * 0, or CV_EINVAL when the feature id is not 1..CV_FEATURE_ID_MAX bytes

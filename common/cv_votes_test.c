@@ -83,6 +83,48 @@ static void test_u64(void **state)
     assert_int_equal(cv_u64_decode(buf, 4, &v), CV_EDECODE);
 }
 
+static void test_be64(void **state)
+{
+    uint8_t a[CV_BE64_SIZE], b[CV_BE64_SIZE];
+    cv_be64_encode(0x0102030405060708ULL, a);
+    const uint8_t want[CV_BE64_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(a, want, sizeof want);
+    assert_true(cv_be64_decode(a) == 0x0102030405060708ULL);
+    /* Byte order is numeric order, which is what LMDB sorts keys by. */
+    cv_be64_encode(255, a);
+    cv_be64_encode(256, b);
+    assert_true(memcmp(a, b, sizeof a) < 0);
+    cv_be64_encode(UINT64_MAX, a);
+    assert_true(cv_be64_decode(a) == UINT64_MAX);
+}
+
+static void test_created_key(void **state)
+{
+    uint8_t key[CV_CREATED_KEY_MAX];
+    size_t klen = 0;
+    assert_int_equal(cv_created_key_make(0x0a0b, "Fxy", 3, key, &klen), 0);
+    assert_int_equal(klen, CV_BE64_SIZE + 3);
+    assert_memory_equal(key, "\0\0\0\0\0\0\x0a\x0b" "Fxy", klen);
+    uint64_t stamp = 0;
+    const char *f;
+    size_t flen;
+    assert_int_equal(cv_created_key_split(key, klen, &stamp, &f, &flen), 0);
+    assert_true(stamp == 0x0a0b);
+    assert_int_equal(flen, 3);
+    assert_memory_equal(f, "Fxy", 3);
+
+    char big[CV_FEATURE_ID_MAX + 1];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(cv_created_key_make(1, "", 0, key, &klen), CV_EINVAL);
+    assert_int_equal(cv_created_key_make(1, big, CV_FEATURE_ID_MAX + 1, key, &klen), CV_EINVAL);
+    assert_int_equal(cv_created_key_make(1, big, CV_FEATURE_ID_MAX, key, &klen), 0);
+    assert_int_equal(klen, CV_CREATED_KEY_MAX);
+    assert_int_equal(cv_created_key_split(key, CV_BE64_SIZE, &stamp, &f, &flen), CV_EDECODE);
+    assert_int_equal(cv_created_key_split(key, 3, &stamp, &f, &flen), CV_EDECODE);
+    assert_int_equal(cv_created_key_split(key, CV_CREATED_KEY_MAX + 1, &stamp, &f, &flen),
+                     CV_EDECODE);
+}
+
 static void test_key_roundtrip(void **state)
 {
     uint8_t key[CV_VOTE_KEY_MAX];
@@ -298,6 +340,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_vote_rec_layout),
         cmocka_unit_test(test_vote_rec_rejects_bad),
         cmocka_unit_test(test_counts_layout),
+        cmocka_unit_test(test_be64),
+        cmocka_unit_test(test_created_key),
         cmocka_unit_test(test_u64),
         cmocka_unit_test(test_key_roundtrip),
         cmocka_unit_test(test_key_limits),

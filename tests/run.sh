@@ -3,6 +3,7 @@
 #   unit tests:        $BUILD/unit/*_test (cmocka), counted per test case
 #   integration tests: tests/test_*.py (real binaries on loopback), counted
 #                      per test function by tests/harness.py
+#   fuzz targets:      tests/fuzz/run.sh --brief, one count per target
 # Usage: tests/run.sh [NAME]   runs only the unit binaries / test files whose
 #                              name contains NAME.
 set -u
@@ -58,6 +59,28 @@ for t in tests/test_*.py; do
     rm -f "$log"
     echo "integration $name: $p passed, $f failed"
 done
+
+# Fuzz targets, briefly: seeds and kept regressions, then a few seconds each.
+if [[ -z "$filter" || fuzz == *"$filter"* ]] && [ -f tests/fuzz/run.sh ]; then
+    log=$(mktemp)
+    BUILD="$BUILD" timeout 900 bash tests/fuzz/run.sh --brief >"$log" 2>&1
+    rc=$?
+    p=$(sed -n 's/^RESULT passed=\([0-9]*\) failed=\([0-9]*\)$/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/^RESULT passed=\([0-9]*\) failed=\([0-9]*\)$/\2/p' "$log" | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$f" -ne 0 ]; then
+        failures+=("fuzz")
+        tail -60 "$log"
+    else
+        grep -E '^(PASS|FAIL) ' "$log"
+    fi
+    rm -f "$log"
+    echo "fuzz: $p passed, $f failed"
+fi
 
 [ ${#failures[@]} -eq 0 ] || echo "failing: ${failures[*]}"
 echo "$passed passed, $failed failed"

@@ -8,11 +8,12 @@ import csv
 import json
 import os
 import re
+import shutil
 import time
 
 from harness import Cluster, check, eq, main, make_tmpdir, pb, test, wait_until
 from release_helpers import (FeatureSub, Model, admin_op, check_list, close, decline_rest, ranked,
-                             ranks_of, set_status, show, submit_until, voter_pages)
+                             ranks_of, set_status, shard_feature, show, submit_until, voter_pages)
 
 NSHARDS = 2
 RELEASE = "2026.11.27"
@@ -382,14 +383,113 @@ def test_close_failed_with_a_shard_down_then_retried():
         acked[r.vote_ack.cycle].append(("a2", f[1]))
         close(cl, 1)
     rl1, _ = ranked(cl, "1")
+    # The model ranks ties "older first" by the order features are added,
+    # so add them as A5 orders them: by creation time, then by id -- not in
+    # shard order, which need not be either.
+    created = {fid: shard_feature(cl, fid).feature.created_ms for fid in f}
     m1 = Model()
-    for fid in f:
+    for fid in sorted(f, key=lambda x: (created[x], x)):
         m1.add_feature(fid, model.meta[fid][0])
         m1.apply("a1", fid, 1)
     for user, fid in acked[1]:
         m1.apply(user, fid, 1)
     check_list(rl1, m1, "cycle 1 (votes acknowledged with cycle 1: %r, with 2: %r)" %
                (acked[1], acked[2]), prev={})
+    cl.stop()
+
+
+@test(timeout=60)
+def test_close_retried_after_a_publish_restart():
+    """A failed close leaves shard 0 closed and shard 1 not; publish restarts
+    (forgetting what shard 0 answered) and a vote lands on shard 0 in cycle
+    2.  The retried close must still give cycle 1 as it was when shard 0
+    closed it: shard 0 answers the standings it froze then, not the ones of
+    now (A5)."""
+    cl = Cluster(shards=NSHARDS, publish_args=["--shard-timeout-ms", "1000"]).start()
+    model = Model()
+    with cl.client() as c:
+        f = submit_until(c, model, lambda o: [o[0][0], o[1][0]] if all(o.values()) else None,
+                         NSHARDS, "Restarted close")
+        decline_rest(cl, model, f)
+        for fid in f:
+            vote(c, model, "a1", fid, 1, 1, "before the close")
+        m1 = Model()
+        created = {fid: shard_feature(cl, fid).feature.created_ms for fid in f}
+        for fid in sorted(f, key=lambda x: (created[x], x)):
+            m1.add_feature(fid, model.meta[fid][0])
+            m1.apply("a1", fid, 1)
+        cl.kill_shard(1)
+        rep, _ = cl.admin(close=True)
+        eq(rep.status, pb.UNAVAILABLE, "close with shard 1 down (error %r)" % rep.error)
+        eq(cl.publish.stop(), 0, "publish exit status on SIGTERM")
+        cl.publish.start()
+        wait_until(lambda: cl.admin(cycles=True, timeout=0.5)[0].status == pb.OK, 10,
+                   "publish to answer after its restart")
+        vote(c, model, "a2", f[0], 1, 2, "shard 0, after it closed cycle 1")
+        vote(c, model, "c1", f[0], -1, 2, "shard 0, after it closed cycle 1")
+        cl.start_shard(1)
+        close(cl, 1)
+        rl1, _ = ranked(cl, "1")
+        check_list(rl1, m1, "cycle 1 (shard 0 closed it before the publish restart)", prev={})
+        # the votes of cycle 2 are in cycle 2
+        close(cl, 2)
+        rl2, _ = ranked(cl, "2")
+        check_list(rl2, model, "cycle 2", prev=ranks_of(rl1))
+    cl.stop()
+
+
+@test(timeout=40)
+def test_created_events_across_a_publish_restart():
+    """Features created while publish is down are announced when it is back
+    (its cursors are stored), and those it had announced are not again.  A
+    publish without cursors (its first start on a cluster that already has
+    features) announces only what is created from then on."""
+    cl = Cluster(shards=NSHARDS).start()
+    sub = cl.sub(topics=(b"feature",))
+
+    def created_events(n, timeout):
+        evs = []
+        deadline = time.monotonic() + timeout
+        while len(evs) < n:
+            left = deadline - time.monotonic()
+            check(left > 0, "%d created events within %.0fs, got %r" % (n, timeout, evs))
+            parts = sub.recv(timeout=left)
+            ev = pb.FeatureEvent()
+            ev.ParseFromString(parts[1])
+            eq((parts[0], ev.kind, ev.status, ev.voters), (b"feature", "created", "open", 0),
+               "created event %s" % ev.feature_id)
+            evs.append((ev.feature_id, ev.title))
+        return evs
+
+    with cl.client() as c:
+        before = {}
+        for i in range(4):
+            r = c.submit("alice", "Before %d" % i, "", [])
+            eq((r.status, r.error), (pb.OK, ""), "submit before")
+            before[r.submitted.feature_id] = "Before %d" % i
+        eq(sorted(created_events(4, 8)), sorted(before.items()), "created events before")
+        eq(cl.publish.stop(), 0, "publish exit status on SIGTERM")
+        during = {}
+        for i in range(5):
+            r = c.submit("bob", "During %d" % i, "", [])
+            eq((r.status, r.error), (pb.OK, ""), "submit while publish is down")
+            during[r.submitted.feature_id] = "During %d" % i
+        cl.publish.start()
+        eq(sorted(created_events(5, 10)), sorted(during.items()),
+           "created events of the features submitted while publish was down")
+        check(sub.nothing_within(2.5), "an event after the ones expected (a replay?)")
+
+        eq(cl.publish.stop(), 0, "publish exit status on SIGTERM")
+        shutil.rmtree(os.path.join(cl.dir, "publish", "events"))
+        cl.publish.start()
+        wait_until(lambda: cl.admin(cycles=True, timeout=0.5)[0].status == pb.OK, 10,
+                   "publish to answer after its restart")
+        r = c.submit("carol", "After the cursors were lost", "", [])
+        eq((r.status, r.error), (pb.OK, ""), "submit after")
+        eq(created_events(1, 8), [(r.submitted.feature_id, "After the cursors were lost")],
+           "created events of a publish without cursors: only the new feature")
+        check(sub.nothing_within(2.5), "an event after the one expected (a replay?)")
+    sub.close()
     cl.stop()
 
 

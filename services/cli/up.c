@@ -333,7 +333,7 @@ static void kids_stop(up_t *u)
 
 /* ---- the cluster ---------------------------------------------------------- */
 
-static char *opt_data, *opt_schedule, *opt_durability;
+static char *opt_data, *opt_schedule, *opt_durability, *opt_key_file;
 static long opt_shards, opt_port_base;
 
 /* Fills in the children of DESIGN A3.  Returns 0 or -1 after saying why. */
@@ -370,6 +370,8 @@ static int kids_plan(up_t *u)
            arg_add(k, "tcp://127.0.0.1:%d", P + 21) || arg_add(k, "--data") ||
            arg_add(k, "%s", k->data) || arg_add(k, "--schedule") || arg_add(k, "%s", opt_schedule) ||
            arg_add(k, "--http") || arg_add(k, "127.0.0.1:%d", P + 80);
+    if (*opt_key_file)
+        bad |= arg_add(k, "--key-file") || arg_add(k, "%s", opt_key_file);
     if (bad)
         return -1;
     k = &u->kids[u->n++];
@@ -379,6 +381,8 @@ static int kids_plan(up_t *u)
     bad |= kid_binary(k, "canvass-ingest") || arg_add(k, "--listen") ||
            arg_add(k, "127.0.0.1:%d", P) || arg_add(k, "--tally") || arg_add(k, "%s", tallies) ||
            arg_add(k, "--http") || arg_add(k, "127.0.0.1:%d", P + 81);
+    if (*opt_key_file)
+        bad |= arg_add(k, "--key-file") || arg_add(k, "%s", opt_key_file);
     return bad ? -1 : 0;
 }
 
@@ -426,7 +430,12 @@ static void banner(const char *self)
     printf("  HTTP API (publish)     http://127.0.0.1:%d/v1/ranked\n", P + 80);
     printf("  probes and /metrics    http://127.0.0.1:%d (publish), :%d (ingest), :%d.. (tally)\n",
            P + 80, P + 81, P + 82);
-    printf("  cycle schedule         %s\n\n", opt_schedule);
+    printf("  cycle schedule         %s\n", opt_schedule);
+    if (*opt_key_file)
+        printf("  app keys               %s (give clients and admins --app-key)\n\n",
+               opt_key_file);
+    else
+        printf("  app keys               NONE: the cluster is open to anyone who reaches it\n\n");
     printf("Cast a first vote, from another terminal:\n");
     if (P != 7700)
         printf("  export CANVASS_SERVER=127.0.0.1:%d CANVASS_PUBLISH=127.0.0.1:%d\n", P, P + 21);
@@ -503,11 +512,13 @@ int cv_cli_up(int argc, char **argv)
          "when cycles close: weekly:DAY@HH:MMZ, daily@HH:MM, every:Ns or manual"},
         {"durability", CV_CFG_STR, "fsync", 0, 0, &opt_durability,
          "fsync (acks survive power loss) or os (acks survive process crashes)"},
+        {"key-file", CV_CFG_STR, NULL, 0, 0, &opt_key_file,
+         "app key file for ingest and publish (docs/OPERATIONS.md); empty: an open cluster"},
         {0}};
     int npos;
     int r = cv_config_parse("canvass",
                             "canvass up [--data DIR] [--shards N] [--port-base P] "
-                            "[--schedule S] [--durability fsync|os]",
+                            "[--schedule S] [--durability fsync|os] [--key-file F]",
                             opts, argc, argv, 2, &npos);
     if (r != 0)
         return r > 0 ? CV_CLI_OK : CV_CLI_USAGE;

@@ -15,6 +15,8 @@
  * at once.  A client that does not read its replies is cut off after a
  * further grace period.
  */
+#include "admit.h"
+#include "cv_auth.h"
 #include "cv_bus.h"
 #include "cv_config.h"
 #include "cv_err.h"
@@ -43,9 +45,13 @@
  * replies before their connections are closed regardless. */
 #define CV__STOP_GRACE_MS 1000
 #define CV__STOP_POLL_MS 20
+/* --user-rate -1: votes a second per user id when app keys are in use. */
+#define CV__USER_RATE_WITH_KEYS 50
 
-static const char *listen_addr, *tally_list, *log_level_name, *http_addr;
+static const char *listen_addr, *tally_list, *log_level_name, *http_addr, *key_file;
 static long node, max_frame, max_connections, resend_ms, deadline_ms;
+static double conn_rate, user_rate;
+static long conn_burst, user_burst, user_table;
 
 static cv_config_opt_t options[] = {
     {"listen", CV_CFG_STR, "127.0.0.1:7700", 0, 0, &listen_addr,
@@ -64,10 +70,24 @@ static cv_config_opt_t options[] = {
     {"log-level", CV_CFG_STR, "info", 0, 0, &log_level_name, "debug, info, warn or error"},
     {"http", CV_CFG_STR, "127.0.0.1:7781", 0, 0, &http_addr,
      "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
+    {"key-file", CV_CFG_STR, NULL, 0, 0, &key_file,
+     "app keys and rights (docs/OPERATIONS.md); empty: an open cluster"},
+    {"conn-rate", CV_CFG_DOUBLE, "100000", 0, 0, &conn_rate,
+     "requests/s per connection after its burst, any request; 0: no limit"},
+    {"conn-burst", CV_CFG_INT, "100000", 1, 1000000000, &conn_burst,
+     "requests a connection may send at once"},
+    {"user-rate", CV_CFG_DOUBLE, "-1", 0, 0, &user_rate,
+     "votes/s per user id after its burst, all connections; 0: no limit; "
+     "-1: 50 with --key-file, no limit without (an open cluster cannot tell users apart)"},
+    {"user-burst", CV_CFG_INT, "100", 1, 1000000000, &user_burst,
+     "votes a user may send at once"},
+    {"user-table", CV_CFG_INT, "200000", 1, 100000000, &user_table,
+     "user ids tracked for --user-rate (~200 bytes each); least recent go first"},
     {0}};
 
 typedef struct {
     uv_loop_t *loop;
+    cv_admit_t *admit;
     cv_server_t *server;
     cv_router_t *router;
     uv_check_t check;
@@ -95,7 +115,7 @@ typedef struct {
 static const char *const op_names[2] = {"vote", "submit"};
 static cv_metrics_t *metrics;
 static cv_metric_t *m_commands[2][CV_ST_INTERNAL + 1]; /* [vote|submit][status] */
-static cv_metric_t *m_connections, *m_pending;
+static cv_metric_t *m_connections, *m_pending, *m_rate_users;
 static atomic_int ready_listening, ready_stopping;
 static _Atomic uint64_t unavailable_at_ms; /* monotonic; 0 = never */
 
@@ -134,6 +154,8 @@ static void metrics_init(void)
                                      "Client connections open", NULL);
     m_pending = cv_metrics_gauge(metrics, "canvass_ingest_commands_pending",
                                  "Commands sent to a shard and not yet answered", NULL);
+    m_rate_users = cv_metrics_gauge(metrics, "canvass_ingest_rate_limited_users",
+                                    "User ids whose vote rate is being tracked", NULL);
 }
 
 /* The router's done callback: counts, then hands over to the server. */
@@ -186,6 +208,7 @@ static void on_check(uv_check_t *h)
     cv_server_flush(in->server);
     cv_metric_set(m_connections, cv_server_connections(in->server));
     cv_metric_set(m_pending, cv_router_pending(in->router));
+    cv_metric_set(m_rate_users, cv_admit_users(in->admit));
 }
 
 static void on_closed(uv_handle_t *h)
@@ -261,6 +284,33 @@ int main(int argc, char **argv)
         return 2;
     }
     cv_log_init("ingest", -1, level);
+    cv_rate_t crate = {conn_rate, (double)conn_burst}, urate = {user_rate, (double)user_burst};
+    if (!cv_rate_valid(&crate)) {
+        fprintf(stderr, "canvass-ingest: --conn-rate must be from 0 to 1e9, got %g\n", conn_rate);
+        return 2;
+    }
+    if (user_rate != -1 && !cv_rate_valid(&urate)) {
+        fprintf(stderr, "canvass-ingest: --user-rate must be -1 or from 0 to 1e9, got %g\n",
+                user_rate);
+        return 2;
+    }
+    /* The key file is read once, before anything starts: a bad line stops
+     * the process here, with the file, line and reason. */
+    cv_auth_t *keys = NULL;
+    if (*key_file) {
+        char kerr[512];
+        rc = cv_auth_load(key_file, &keys, kerr, sizeof kerr);
+        if (rc < 0) {
+            fprintf(stderr, "canvass-ingest: %s\n", kerr);
+            return rc == CV_ENOMEM ? 1 : 2;
+        }
+    }
+    /* Without keys any client may send any user id, so a per-user limit
+     * stops nobody (a new id per vote gets past it) while it refuses the
+     * heavy synthetic users of tests and benchmarks; with keys (and user
+     * tokens) a user id means someone, and the limit is on by default. */
+    if (user_rate == -1)
+        user_rate = urate.rate = keys ? CV__USER_RATE_WITH_KEYS : 0;
 
     char *tally_copy = strdup(tally_list);
     static char *endpoints[CV__SHARDS_MAX];
@@ -269,12 +319,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "canvass-ingest: --tally needs 1-%d comma-separated endpoints, got '%s'\n",
                 CV__SHARDS_MAX, tally_list);
         free(tally_copy);
+        cv_auth_destroy(&keys);
         return 2;
     }
     /* Containers start every ingest as pid 1, so the default is random rather
      * than pid-derived; an operator running many ingests gives each a --node. */
     if (sodium_init() < 0) {
         fprintf(stderr, "canvass-ingest: libsodium failed to initialise\n");
+        free(tally_copy);
+        cv_auth_destroy(&keys);
         return 1;
     }
     uint32_t node_id = node >= 0 ? (uint32_t)node : randombytes_uniform(CV_NODE_MAX + 1);
@@ -288,6 +341,7 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "canvass-ingest: bad --http '%s' (HOST:PORT or off)\n", http_addr);
         free(tally_copy);
+        cv_auth_destroy(&keys);
         return 2;
     }
     metrics_init();
@@ -296,15 +350,24 @@ int main(int argc, char **argv)
                                                  NULL))) {
         cv_metrics_destroy(&metrics);
         free(tally_copy);
+        cv_auth_destroy(&keys);
         return 1;
     }
 
     cv__ingest_t in = {.loop = uv_default_loop()};
-    cv_bus_t *bus = cv_bus_new();
-    if (!bus) {
-        cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
+    cv_admit_opts_t aopts = {.keys = keys,
+                             .conn_rate = crate,
+                             .user_rate = urate,
+                             .user_table = (size_t)user_table,
+                             .metrics = metrics};
+    cv_bus_t *bus = NULL;
+    if (!(in.admit = cv_admit_new(&aopts)) || !(bus = cv_bus_new())) {
+        cv_log(CV_LOG_ERROR, "msg=\"%s\"", in.admit ? "cannot create the ZeroMQ context"
+                                                     : "out of memory");
         cv_http_stop(&http);
+        cv_admit_destroy(&in.admit);
         cv_metrics_destroy(&metrics);
+        cv_auth_destroy(&keys);
         free(tally_copy);
         return 1;
     }
@@ -321,6 +384,8 @@ int main(int argc, char **argv)
         cv_http_stop(&http);
         cv_metrics_destroy(&metrics);
         cv_bus_destroy(&bus);
+        cv_admit_destroy(&in.admit);
+        cv_auth_destroy(&keys);
         free(tally_copy);
         return 2; /* a bad endpoint is the usual cause */
     }
@@ -329,6 +394,7 @@ int main(int argc, char **argv)
         .max_frame = (size_t)max_frame,
         .max_connections = (size_t)max_connections,
         .router = in.router,
+        .admit = in.admit,
     };
     in.server = cv_server_new(in.loop, &sopts);
     if (!in.server) {
@@ -338,6 +404,8 @@ int main(int argc, char **argv)
         cv_http_stop(&http);
         cv_metrics_destroy(&metrics);
         cv_bus_destroy(&bus);
+        cv_admit_destroy(&in.admit);
+        cv_auth_destroy(&keys);
         free(tally_copy);
         return 1;
     }
@@ -347,7 +415,15 @@ int main(int argc, char **argv)
     cv_log(CV_LOG_INFO, "msg=\"started\" node=%" PRIu32 " shards=%d max_frame=%ld"
            " max_connections=%ld resend_ms=%ld deadline_ms=%ld",
            node_id, nshards, max_frame, max_connections, resend_ms, deadline_ms);
-    cv_log(CV_LOG_WARN, "msg=\"no app keys: any client may vote and submit\"");
+    cv_log(CV_LOG_INFO, "msg=\"rate limits\" conn_rate=%g conn_burst=%ld user_rate=%g"
+           " user_burst=%ld user_table=%ld", conn_rate, conn_burst, user_rate, user_burst,
+           user_table);
+    if (keys)
+        cv_log(CV_LOG_INFO, "msg=\"app keys in use: Hello with a key first, rights enforced\""
+               " key_file=\"%s\" apps=%zu", key_file, cv_auth_count(keys));
+    else
+        cv_log(CV_LOG_WARN, "msg=\"OPEN CLUSTER: no --key-file, so any client may vote, submit"
+               " and claim any tier as any user\"");
 
     uv_check_init(in.loop, &in.check);
     in.check.data = &in;
@@ -370,6 +446,8 @@ int main(int argc, char **argv)
     cv_server_destroy(&in.server);
     cv_router_destroy(&in.router);
     cv_bus_destroy(&bus);
+    cv_admit_destroy(&in.admit);
+    cv_auth_destroy(&keys);
     free(tally_copy);
     return rc == 0 ? 0 : 1;
 }

@@ -332,7 +332,11 @@ static void on_ack(cv__shard_t *s, const Canvass__V1__ShardAck *ack)
         redirect(r, c, ack->redirect_to);
         return;
     }
-    cv_router_result_t res = {.status = ack->status, .error = ack->error ? ack->error : ""};
+    /* A shard's texts go on to clients: never with bytes a strict decoder
+     * would refuse the whole reply for. */
+    char *clean = cv_utf8_sanitized(ack->error);
+    cv_router_result_t res = {.status = ack->status,
+                              .error = clean ? clean : ack->error ? ack->error : ""};
     if ((unsigned)ack->status > CV_ST_INTERNAL) {
         /* A status this build does not know: never forward it blind. */
         res.status = CV_ST_INTERNAL;
@@ -343,12 +347,14 @@ static void on_ack(cv__shard_t *s, const Canvass__V1__ShardAck *ack)
     if (c->cmd.op_case == CANVASS__V1__SHARD_CMD__OP_CREATE) {
         res.feature_id = c->feature_id;
     } else {
-        res.feature_id = ack->feature_id && *ack->feature_id ? ack->feature_id
-                                                             : c->req->vote->feature_id;
+        const char *fid = ack->feature_id;
+        res.feature_id = fid && cv_feature_id_valid(fid, strlen(fid)) ? fid
+                                                                     : c->req->vote->feature_id;
         res.changed = ack->changed;
         res.cycle = ack->cycle;
     }
     complete(r, c, &res);
+    free(clean);
 }
 
 static void on_reply(cv__shard_t *s, const uint8_t *data, size_t len)

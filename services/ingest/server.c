@@ -26,12 +26,12 @@
 #include "cv_err.h"
 #include "cv_frame.h"
 #include "cv_log.h"
-#include "cv_validate.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <utlist.h>
 
 /* Backpressure thresholds; reading resumes at the lower mark. */
@@ -56,6 +56,7 @@ typedef struct cv__conn {
     bool dirty;
     bool shutdown_sent;
     cv_frame_reader_t reader;
+    cv_admit_conn_t admit; /* its app (after Hello) and its rate bucket */
     uint8_t *out; /* framed replies not yet handed to uv_write */
     size_t out_len, out_cap;
     uv_shutdown_t shutdown_req;
@@ -274,8 +275,11 @@ void cv_server_on_result(void *owner, uint64_t request_id, int op, const cv_rout
 static void handle_request(cv__conn_t *c, Canvass__V1__Request *req)
 {
     char err[256];
-    cv_status_t st = cv_validate_request(req, err, sizeof err);
+    cv_status_t st = cv_admit_request(c->srv->opts.admit, &c->admit, req, uv_hrtime(),
+                                      (uint64_t)time(NULL), err, sizeof err);
     if (st != CV_ST_OK) {
+        cv_log(CV_LOG_DEBUG, "msg=\"request refused\" conn=%" PRIu64 " request_id=%" PRIu64
+               " status=%s error=\"%s\"", c->id, req->request_id, cv_status_name(st), err);
         reply_status(c, req->request_id, st, err);
     } else if (req->op_case == CANVASS__V1__REQUEST__OP_PING) {
         Canvass__V1__Reply rep = CANVASS__V1__REPLY__INIT;
@@ -286,8 +290,8 @@ static void handle_request(cv__conn_t *c, Canvass__V1__Request *req)
         rep.pong = &pong;
         conn_reply(c, &rep);
     } else if (req->op_case == CANVASS__V1__REQUEST__OP_HELLO) {
-        /* Without app keys (A9) a hello only checks the protocol version,
-         * which the validator has done. */
+        /* The admission has checked the key (with app keys) and the
+         * protocol version. */
         reply_status(c, req->request_id, CV_ST_OK, "");
     } else {
         uint64_t id = req->request_id;
@@ -310,7 +314,7 @@ static void handle_request(cv__conn_t *c, Canvass__V1__Request *req)
 
 static void handle_frame(cv__conn_t *c, const uint8_t *payload, size_t len)
 {
-    Canvass__V1__Request *req = canvass__v1__request__unpack(NULL, len, payload);
+    Canvass__V1__Request *req = (Canvass__V1__Request *)cv_codec_unpack(&canvass__v1__request__descriptor, len, payload);
     if (!req) {
         char err[96];
         snprintf(err, sizeof err, "undecodable request: %zu bytes are not a canvass.v1.Request",
@@ -512,6 +516,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->state = CONN_OPEN;
     c->tcp.data = c;
     cv_frame_reader_init(&c->reader, s->opts.max_frame);
+    cv_admit_conn_init(s->opts.admit, &c->admit, uv_hrtime());
     DL_APPEND(s->conns, c);
     s->nconns++;
     s->nhandles++;

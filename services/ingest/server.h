@@ -1,18 +1,20 @@
 /* server: ingest's client side, the TCP protocol of DESIGN A4.
  *
  * The server accepts connections with libuv, splits each byte stream into
- * frames, decodes and validates each Request, answers Ping and Hello at
- * once and hands Vote and Submit to the router, whose completion
- * (cv_server_on_result) becomes the Reply.  Replies carry the request's id
- * and go out in completion order, not request order.
+ * frames, decodes each Request and passes it through the admission checks
+ * (admit.h: rate limits, validation, app keys, rights, user tokens), answers
+ * Ping and Hello at once and hands Vote and Submit to the router, whose
+ * completion (cv_server_on_result) becomes the Reply.  Replies carry the
+ * request's id and go out in completion order, not request order.
  *
  * Per connection:
  *   - a frame with length 0 or over max_frame, or bytes that do not decode
  *     as a Request, get one Reply{request_id 0, BAD_FRAME} and the
  *     connection closes once that reply is written (replies still owed for
  *     earlier requests are dropped);
- *   - an invalid request gets INVALID with the validator's text, and the
- *     connection stays open;
+ *   - a request the admission refuses gets its status and text (INVALID,
+ *     UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED), and the connection stays
+ *     open;
  *   - the peer's end of stream (shutdown of its write side) stops reading,
  *     and the connection closes after every reply it is owed is written;
  *   - reading pauses while more than 8 MiB of replies are unsent, or while
@@ -27,6 +29,7 @@
 #ifndef CV_INGEST_SERVER_H
 #define CV_INGEST_SERVER_H
 
+#include "admit.h"
 #include "router.h"
 
 #include <stdbool.h>
@@ -41,6 +44,7 @@ typedef struct {
     size_t max_frame;       /* payload bytes per frame, both directions */
     size_t max_connections; /* past this, accept, answer UNAVAILABLE, close */
     cv_router_t *router;    /* borrowed; must outlive the server's handles */
+    cv_admit_t *admit;      /* borrowed; must outlive the server */
 } cv_server_opts_t;
 
 /* Binds and listens.  Returns NULL after logging why (bad address, address

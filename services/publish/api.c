@@ -1,9 +1,11 @@
 /* api: the release-manager REP API (see api.h).  Decodes an AdminRequest,
- * dispatches to cycles.c and packs the AdminReply.  A ranked list in score
- * order and uncut is answered by splicing the stored bytes into the reply
- * rather than unpacking and packing them again, which is what guarantees
- * that a closed cycle's list is byte-for-byte the one stored at its close. */
+ * dispatches to cycles.c and packs the AdminReply.  A ranked list is
+ * answered by splicing the packed list's bytes (cut to the limit by
+ * cycles.c and lists.c, never unpacked) into the reply, which is also what
+ * guarantees that a closed cycle's uncut list in score order is
+ * byte-for-byte the one stored at its close. */
 #include "api.h"
+#include "cv_auth.h"
 #include "cv_err.h"
 #include "cv_log.h"
 #include "cv_rank.h"
@@ -24,9 +26,11 @@ static const uint8_t nomem_reply[] = {
 
 /* AdminReply{status OK, ranked: <list bytes>}: status OK is proto3's default
  * and not written, so the reply is field 10 (wire type 2) alone: the tag
- * byte 0x52, the length as a varint, then the bytes unchanged. */
-static uint8_t *ranked_raw_reply(const uint8_t *list, size_t n, size_t *len)
+ * byte 0x52, the length as a varint, then the list's bytes unchanged (given
+ * in three parts). */
+static uint8_t *ranked_reply(const pub_ranked_t *r, size_t *len)
 {
+    size_t n = r->size[0] + r->size[1] + r->size[2];
     uint8_t *out = malloc(1 + 10 + n);
     if (!out)
         return NULL;
@@ -37,8 +41,12 @@ static uint8_t *ranked_raw_reply(const uint8_t *list, size_t n, size_t *len)
         if (v < 0x80)
             break;
     }
-    memcpy(out + k, list, n);
-    *len = k + n;
+    for (int i = 0; i < 3; i++) {
+        if (r->size[i])
+            memcpy(out + k, r->part[i], r->size[i]);
+        k += r->size[i];
+    }
+    *len = k;
     return out;
 }
 
@@ -64,25 +72,6 @@ static int parse_cycle(const char *s, uint64_t *n)
     return CYCLE_NUMBER;
 }
 
-/* The previous cycle's list re-sorted into `order`, for prev_rank; NULL when
- * there is none. */
-static Canvass__V1__RankedList *prev_in_order(pub_cycles_t *c, uint64_t cycle,
-                                              cv_rank_order_t order)
-{
-    uint8_t *buf;
-    size_t len;
-    char err[128];
-    if (cycle <= 1 || pub_cycles_get(c, cycle - 1, &buf, &len, err, sizeof err) != CV_ST_OK)
-        return NULL;
-    Canvass__V1__RankedList *prev = canvass__v1__ranked_list__unpack(NULL, len, buf);
-    free(buf);
-    if (prev && cv_rank_reorder(prev->entries, prev->n_entries, order) < 0) {
-        canvass__v1__ranked_list__free_unpacked(prev, NULL);
-        prev = NULL;
-    }
-    return prev;
-}
-
 static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, size_t *len)
 {
     char err[256];
@@ -95,73 +84,20 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
         snprintf(err, sizeof err, "bad cycle '%.64s' (a number, latest or live)", q->cycle);
         return pub_reply_error(CV_ST_INVALID, err, len);
     }
-    uint8_t *buf = NULL;
-    size_t blen = 0;
-    cv_status_t st;
-    if (kind == CYCLE_LIVE) {
-        st = pub_cycles_live(c, &buf, &blen, err, sizeof err);
-    } else {
-        if (kind == CYCLE_LATEST)
-            cycle = pub_cycles_open_cycle(c) - 1;
-        if (cycle == 0 && kind == CYCLE_LATEST) {
-            snprintf(err, sizeof err, "no cycle has closed yet");
-            st = CV_ST_NOT_FOUND;
-        } else {
-            st = pub_cycles_get(c, cycle, &buf, &blen, err, sizeof err);
-        }
-    }
+    if (kind == CYCLE_LATEST && (cycle = pub_cycles_open_cycle(c) - 1) == 0)
+        return pub_reply_error(CV_ST_NOT_FOUND, "no cycle has closed yet", len);
+    if (kind == CYCLE_NUMBER && cycle == 0) /* 0 means live to pub_cycles_ranked */
+        return pub_reply_error(CV_ST_NOT_FOUND, "cycle 0 is not closed", len);
+    /* Only score lists are stored; any other order is computed from the
+     * entries' own fields (cv_rank_reorder), exactly as a close would have
+     * built it in that order (lists.h). */
+    pub_ranked_t r;
+    cv_status_t st = pub_cycles_ranked(c, kind == CYCLE_LIVE ? 0 : cycle, order, q->limit, &r, err,
+                                       sizeof err);
     if (st != CV_ST_OK)
         return pub_reply_error(st, err, len);
-    if (order == CV_RANK_SCORE && q->limit == 0) {
-        uint8_t *out = ranked_raw_reply(buf, blen, len);
-        free(buf);
-        return out;
-    }
-
-    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, blen, buf);
-    if (!l) {
-        free(buf);
-        snprintf(err, sizeof err, "the list of cycle %llu is undecodable",
-                 (unsigned long long)cycle);
-        cv_log(CV_LOG_ERROR, "msg=\"%s\"", err);
-        return pub_reply_error(CV_ST_INTERNAL, err, len);
-    }
-    uint8_t *out = NULL;
-    if (order == CV_RANK_SCORE && l->n_entries <= q->limit) {
-        out = ranked_raw_reply(buf, blen, len); /* nothing to cut: keep the bytes */
-        goto done;
-    }
-    /* Only score lists are stored; any other order is computed here, at pull
-     * time, from the entries' own fields (score, trend, up, down, voters,
-     * created_ms, id: cv_rank_reorder), exactly as a close would have built
-     * it in that order. */
-    char *stored_order = l->order;
-    size_t full = l->n_entries;
-    if (order != CV_RANK_SCORE) {
-        Canvass__V1__RankedList *prev = prev_in_order(c, l->cycle, order);
-        int rc = cv_rank_reorder(l->entries, full, order);
-        if (rc == 0)
-            rc = cv_rank_fill_prev(l->entries, full, prev);
-        if (prev)
-            canvass__v1__ranked_list__free_unpacked(prev, NULL);
-        if (rc < 0) {
-            out = pub_reply_error(CV_ST_INTERNAL, "out of memory", len);
-            goto done;
-        }
-        l->order = (char *)cv_rank_order_name(order);
-    }
-    if (q->limit && q->limit < full)
-        l->n_entries = q->limit;
-    Canvass__V1__AdminReply r = CANVASS__V1__ADMIN_REPLY__INIT;
-    r.result_case = CANVASS__V1__ADMIN_REPLY__RESULT_RANKED;
-    r.ranked = l;
-    out = pub_reply_pack(&r, len);
-    /* Give the unpacked message back what it owns before freeing it. */
-    l->n_entries = full;
-    l->order = stored_order;
-done:
-    canvass__v1__ranked_list__free_unpacked(l, NULL);
-    free(buf);
+    uint8_t *out = ranked_reply(&r, len);
+    pub_cycles_ranked_release(&r);
     return out;
 }
 
@@ -211,13 +147,30 @@ static uint8_t *do_close(pub_cycles_t *c, size_t *len)
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
+static const cv_auth_t *api_keys; /* NULL: no key file, the API is open */
+
+void pub_api_set_keys(const cv_auth_t *keys)
+{
+    api_keys = keys;
+}
+
 uint8_t *pub_api_handle(pub_cycles_t *c, pub_features_t *f, const uint8_t *req, size_t reqlen,
                         size_t *len)
 {
-    Canvass__V1__AdminRequest *r = canvass__v1__admin_request__unpack(NULL, reqlen, req);
+    Canvass__V1__AdminRequest *r = (Canvass__V1__AdminRequest *)cv_codec_unpack(
+        &canvass__v1__admin_request__descriptor, reqlen, req);
     if (!r) {
         cv_log(CV_LOG_INFO, "msg=\"undecodable admin request\" bytes=%zu", reqlen);
         return pub_reply_error(CV_ST_INVALID, "undecodable request", len);
+    }
+    char aerr[256];
+    cv_status_t ast =
+        cv_auth_check_key(api_keys, r->app_key, CV_AUTH_ADMIN, NULL, aerr, sizeof aerr);
+    if (ast != CV_ST_OK) {
+        cv_log(CV_LOG_INFO, "msg=\"admin request refused\" status=%s error=\"%s\"",
+               cv_status_name(ast), aerr);
+        canvass__v1__admin_request__free_unpacked(r, NULL);
+        return pub_reply_error(ast, aerr, len);
     }
     uint8_t *out;
     switch (r->op_case) {

@@ -83,17 +83,28 @@
  *   undecodable bytes, or more than one frame
  *                          INVALID "undecodable request"
  *
- * AdminRequest.app_key is not checked yet (A9 admin keys are a later issue).
+ * With app keys (pub_api_set_keys), every request is first checked for
+ * AdminRequest.app_key of an app with the admin right (cv_auth_check_key):
+ *   UNAUTHENTICATED "no app key: this cluster needs one (app keys are in use)"
+ *   UNAUTHENTICATED "unknown app key"
+ *   FORBIDDEN "app 'NAME' may not use the release-manager API (needs the
+ *             admin right)"
+ * Over HTTP the key is the "Authorization: Bearer KEY" header (http.h).
  */
 #ifndef PUB_API_H
 #define PUB_API_H
 
+#include "cv_auth.h"
 #include "cv_bus.h"
 #include "cycles.h"
 #include "features.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Requires an admin key on every request from now on (keys borrowed, must
+ * outlive the API's use); NULL, the default, leaves the API open. */
+void pub_api_set_keys(const cv_auth_t *keys);
 
 /* Answers one request: returns the packed AdminReply in a new buffer the
  * caller frees and sets *len; NULL only when out of memory. */

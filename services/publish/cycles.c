@@ -1,9 +1,10 @@
 /* cycles: closing release cycles and running the schedule (see cycles.h).
- * A close gathers the shards' standings (shards.c), flattens them into
- * cv_standing_t, ranks them with cv_rank against the previous cycle's list,
- * packs the list once, commits it with the new cycle state (history.c) and
- * then broadcasts the very bytes it stored.  The end of the file answers
- * where one feature ranked, for feature show. */
+ * A close gathers the shards' standings (shards.c, decoded by wire.c),
+ * ranks them with cv_rank against the previous cycle's ranks (a hash table
+ * from lists.c), packs the list once, commits it with the new cycle state
+ * (history.c), broadcasts the very bytes it stored and hands them to
+ * lists.c, which serves the pulls.  The end of the file answers where one
+ * feature ranked, for feature show. */
 #include "cycles.h"
 #include "cv_err.h"
 #include "cv_id.h"
@@ -21,11 +22,16 @@
 
 struct pub_cycles {
     pub_history_t *history;
+    pub_lists_t *lists;
     pub_shards_t *shards; /* borrowed */
     cv_sock_t *pub;       /* borrowed */
     pub_cycles_config_t cfg;
     pub_meta_t meta;   /* as committed: open cycle, its opening, due time */
     uint64_t retry_at; /* after a failed scheduled close */
+    /* The closed cycles' summaries, cycle order, once read (summaries_read). */
+    Canvass__V1__CycleInfo *summaries;
+    size_t nsummaries, capsummaries;
+    int summaries_read;
 };
 
 /* "2026-11-27T17:00:00.000Z" for logs. */
@@ -44,6 +50,14 @@ static long ms_until(uint64_t when, uint64_t now)
     if (when <= now)
         return 0;
     return when - now > TICK_MAX_MS ? TICK_MAX_MS : (long)(when - now);
+}
+
+/* A monotonic clock in ms, for the durations a close logs. */
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -82,6 +96,8 @@ pub_cycles_t *pub_cycles_new(const pub_cycles_config_t *cfg, pub_shards_t *shard
             goto fail;
         }
     }
+    if (!(c->lists = pub_lists_new(c->history, c->meta.open - 1)))
+        goto fail;
     char t1[64], t2[64];
     cv_log(CV_LOG_INFO, "msg=\"cycles loaded\" open_cycle=%llu opened_at=%s schedule=%s due=%s",
            (unsigned long long)c->meta.open, fmt_time(c->meta.opened_at, t1), cfg->schedule_text,
@@ -102,7 +118,9 @@ void pub_cycles_destroy(pub_cycles_t **c_p)
 {
     if (!c_p || !*c_p)
         return;
+    pub_lists_destroy(&(*c_p)->lists);
     pub_history_close(&(*c_p)->history);
+    free((*c_p)->summaries);
     free(*c_p);
     *c_p = NULL;
 }
@@ -127,122 +145,43 @@ pub_history_t *pub_cycles_history(pub_cycles_t *c)
     return c->history;
 }
 
-/* ---- reading lists ---------------------------------------------------------- */
-
-cv_status_t pub_cycles_get(pub_cycles_t *c, uint64_t cycle, uint8_t **buf, size_t *len, char *err,
-                           size_t errlen)
-{
-    if (cycle == 0 || cycle >= c->meta.open) {
-        snprintf(err, errlen, "cycle %llu is not closed", (unsigned long long)cycle);
-        return CV_ST_NOT_FOUND;
-    }
-    int rc = pub_history_get(c->history, cycle, buf, len);
-    if (rc == CV_ENOTFOUND) {
-        /* meta says closed but the list is gone: the store was tampered with */
-        cv_log(CV_LOG_ERROR, "msg=\"closed cycle missing from store\" cycle=%llu",
-               (unsigned long long)cycle);
-        snprintf(err, errlen, "cycle %llu is not closed", (unsigned long long)cycle);
-        return CV_ST_NOT_FOUND;
-    }
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot read cycle %llu: %s", (unsigned long long)cycle,
-                 cv_strerror(rc));
-        return CV_ST_INTERNAL;
-    }
-    return CV_ST_OK;
-}
-
-/* The unpacked list of a closed cycle, or NULL when there is none (cycle 0)
- * or it cannot be read: only used for prev_rank, which is advisory. */
-static Canvass__V1__RankedList *load_list(pub_cycles_t *c, uint64_t cycle)
-{
-    if (cycle == 0)
-        return NULL;
-    uint8_t *buf;
-    size_t len;
-    char err[128];
-    if (pub_cycles_get(c, cycle, &buf, &len, err, sizeof err) != CV_ST_OK) {
-        cv_log(CV_LOG_WARN, "msg=\"previous list unavailable\" cycle=%llu err=\"%s\"",
-               (unsigned long long)cycle, err);
-        return NULL;
-    }
-    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, len, buf);
-    free(buf);
-    if (!l)
-        cv_log(CV_LOG_WARN, "msg=\"previous list undecodable\" cycle=%llu",
-               (unsigned long long)cycle);
-    return l;
-}
-
 /* ---- gathering and ranking --------------------------------------------------------- */
 
-/* Flattens every shard's standings into one array borrowing from replies.
- * A shard that reports more tiers than there are is refused rather than
- * guessed at: its counts would give wrong scores. */
-static cv_status_t flatten(Canvass__V1__TallyReply **replies, int nshards, cv_standing_t **out,
-                           size_t *count, char *err, size_t errlen)
+/* The open cycle ranked now: the shards' answers and the ranking, which
+ * borrows their strings. */
+typedef struct {
+    int nshards;
+    pub_wire_standings_t *replies[PUB_SHARDS_MAX];
+    cv_ranking_t *ranking;
+    double gather_ms; /* how long the shards took to answer, decoding included */
+} ranked_now_t;
+
+static void ranked_now_free(ranked_now_t *rn)
 {
-    size_t n = 0;
-    for (int i = 0; i < nshards; i++)
-        n += replies[i]->standings->n_features;
-    cv_standing_t *st = calloc(n ? n : 1, sizeof *st);
-    if (!st) {
-        snprintf(err, errlen, "out of memory");
-        return CV_ST_INTERNAL;
-    }
-    size_t k = 0;
-    for (int i = 0; i < nshards; i++) {
-        Canvass__V1__Standings *s = replies[i]->standings;
-        for (size_t j = 0; j < s->n_features; j++) {
-            Canvass__V1__FeatureStanding *fs = s->features[j];
-            Canvass__V1__FeatureRecord *f = fs->feature;
-            if (!f || fs->n_up > CV_TIERS || fs->n_down > CV_TIERS || fs->n_trend > CV_TIERS) {
-                snprintf(err, errlen,
-                         f ? "shard %d sent %zu/%zu/%zu tier counts for feature '%.64s', at most 3"
-                           : "shard %d sent a standing without a feature",
-                         i, fs->n_up, fs->n_down, fs->n_trend, f ? f->feature_id : "");
-                free(st);
-                return CV_ST_INTERNAL;
-            }
-            cv_standing_t *d = &st[k++];
-            d->feature_id = f->feature_id;
-            d->title = f->title;
-            d->status = f->status;
-            d->tags = f->tags;
-            d->ntags = f->n_tags;
-            d->created_ms = f->created_ms;
-            d->voters = fs->voters;
-            for (size_t t = 0; t < fs->n_up; t++)
-                d->up[t] = fs->up[t];
-            for (size_t t = 0; t < fs->n_down; t++)
-                d->down[t] = fs->down[t];
-            for (size_t t = 0; t < fs->n_trend; t++)
-                d->trend[t] = fs->trend[t];
-        }
-    }
-    *out = st;
-    *count = k;
-    return CV_ST_OK;
+    cv_ranking_destroy(&rn->ranking);
+    pub_shards_standings_free(rn->replies, rn->nshards);
 }
 
-/* Gathers the shards' standings (closing the open cycle when close is set),
- * ranks them in score order and packs the list.  On CV_ST_OK, *buf is the
- * caller's and *info describes the list.  The close instant is taken before
- * the shards are asked: it is the next cycle's opening, which each shard
- * learns from CloseCycle.opened_at_ms as the start of its trending window. */
-static cv_status_t gather_and_rank(pub_cycles_t *c, int close, uint64_t scheduled_at_ms,
-                                   uint8_t **buf, size_t *len, Canvass__V1__CycleInfo *info,
-                                   char *err, size_t errlen)
+/* Gathers the shards' standings (closing the open cycle when close_at is
+ * not 0: the close instant, which is the next cycle's opening and each
+ * shard's start of its trending window) and ranks them in `order`, prev_rank
+ * from the latest closed list in that order.  On CV_ST_OK the caller frees
+ * *rn with ranked_now_free. */
+static cv_status_t rank_now(pub_cycles_t *c, uint64_t close_at, cv_rank_order_t order,
+                            ranked_now_t *rn, char *err, size_t errlen)
 {
-    int nshards = pub_shards_count(c->shards);
-    Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX];
-    uint64_t closed_at = close ? cv_now_ms() : 0;
-    cv_status_t st = pub_shards_gather(c->shards, close ? c->meta.open : 0, closed_at,
-                                       c->cfg.shard_timeout_ms, replies, err, errlen);
+    memset(rn, 0, sizeof *rn);
+    rn->nshards = pub_shards_count(c->shards);
+    double t0 = mono_ms();
+    int close = close_at != 0;
+    cv_status_t st =
+        pub_shards_gather_standings(c->shards, close ? c->meta.open : 0, close_at,
+                                    c->cfg.shard_timeout_ms, rn->replies, err, errlen);
     if (st != CV_ST_OK)
         return st;
-    for (int i = 0; i < nshards; i++) {
-        const Canvass__V1__Standings *s = replies[i]->standings;
+    rn->gather_ms = mono_ms() - t0;
+    for (int i = 0; i < rn->nshards; i++) {
+        const pub_wire_standings_t *s = rn->replies[i];
         /* Neither mismatch stops the ranking (the union of the shards'
          * features is the same), but each points at a misconfiguration. */
         if (s->shard != (uint32_t)i) /* --tally is not in shard order */
@@ -256,102 +195,161 @@ static cv_status_t gather_and_rank(pub_cycles_t *c, int close, uint64_t schedule
                    "shard_cycle=%llu expected=%llu",
                    i, (unsigned long long)s->cycle, (unsigned long long)c->meta.open + 1);
     }
-    cv_standing_t *standings = NULL;
-    size_t n = 0;
-    Canvass__V1__RankedList *prev = NULL;
-    cv_ranking_t *ranking = NULL;
-    st = flatten(replies, nshards, &standings, &n, err, errlen);
-    if (st != CV_ST_OK)
-        goto out;
-    prev = load_list(c, c->meta.open - 1);
-    if (cv_rank_build(standings, n, c->cfg.weights, CV_RANK_SCORE, prev, &ranking) < 0) {
-        snprintf(err, errlen, "out of memory");
-        st = CV_ST_INTERNAL;
-        goto out;
+    /* Standings that cannot be ranked (a standing without its feature,
+     * more tier counts than there are tiers) are refused rather than
+     * guessed at: their counts would give wrong scores. */
+    const cv_standing_t *parts[PUB_SHARDS_MAX];
+    size_t counts[PUB_SHARDS_MAX];
+    for (int i = 0; i < rn->nshards; i++) {
+        if (rn->replies[i]->problem) {
+            snprintf(err, errlen, "shard %d sent %s", i, rn->replies[i]->problem);
+            ranked_now_free(rn);
+            return CV_ST_INTERNAL;
+        }
+        parts[i] = rn->replies[i]->features;
+        counts[i] = rn->replies[i]->n_features;
     }
-    Canvass__V1__RankedList *l = cv_ranking_list(ranking);
+    const cv_rank_prev_t *prev = NULL;
+    uint64_t latest = c->meta.open - 1;
+    if (latest) { /* prev_rank is advisory: without the previous list, every entry is new */
+        int rc = pub_lists_ranks(c->lists, latest, order, &prev);
+        if (rc < 0)
+            cv_log(CV_LOG_WARN, "msg=\"previous list unavailable\" cycle=%llu err=\"%s\"",
+                   (unsigned long long)latest, cv_strerror(rc));
+    }
+    int rc = cv_rank_build_parts(parts, counts, (size_t)rn->nshards, c->cfg.weights, order, prev,
+                                 &rn->ranking);
+    if (rc < 0) {
+        ranked_now_free(rn);
+        snprintf(err, errlen, "out of memory");
+        return CV_ST_INTERNAL;
+    }
+    return CV_ST_OK;
+}
+
+/* Sets the list's cycle fields and packs it into *out (indexed). */
+static cv_status_t pack_list(pub_cycles_t *c, ranked_now_t *rn, uint64_t closed_at,
+                             uint64_t scheduled_at_ms, cv_rank_order_t order, pub_list_t *out,
+                             char *err, size_t errlen)
+{
+    Canvass__V1__RankedList *l = cv_ranking_list(rn->ranking);
     l->cycle = c->meta.open;
     l->opened_at_ms = c->meta.opened_at;
     l->closed_at_ms = closed_at;
     l->scheduled_at_ms = scheduled_at_ms;
-    *buf = cv_codec_pack(&l->base, len);
-    if (!*buf) {
+    memset(out, 0, sizeof *out);
+    if (pub_wire_list_pack(l, &out->buf, &out->len, &out->idx) < 0) {
         snprintf(err, errlen, "out of memory");
-        st = CV_ST_INTERNAL;
-        goto out;
+        return CV_ST_INTERNAL;
     }
-    canvass__v1__cycle_info__init(info);
-    info->cycle = l->cycle;
-    info->state = close ? "closed" : "open";
-    info->opened_at_ms = l->opened_at_ms;
-    info->closed_at_ms = l->closed_at_ms;
-    info->scheduled_at_ms = l->scheduled_at_ms;
-    info->entries = (uint32_t)l->n_entries;
-    info->total_votes = l->total_votes;
-out:
-    cv_ranking_destroy(&ranking);
-    if (prev)
-        canvass__v1__ranked_list__free_unpacked(prev, NULL);
-    free(standings);
-    pub_shards_replies_free(replies, nshards);
-    return st;
+    out->cycle = l->cycle;
+    out->order = order;
+    return CV_ST_OK;
 }
 
 /* ---- closing ---------------------------------------------------------------- */
 
+/* Adds a just-closed cycle to the kept summaries (when they were read). */
+static void summary_add(pub_cycles_t *c, const Canvass__V1__CycleInfo *info)
+{
+    if (!c->summaries_read)
+        return;
+    if (c->nsummaries == c->capsummaries) {
+        size_t cap = c->capsummaries ? c->capsummaries * 2 : 16;
+        Canvass__V1__CycleInfo *p = realloc(c->summaries, cap * sizeof *p);
+        if (!p) { /* read again from the store next time */
+            free(c->summaries);
+            c->summaries = NULL;
+            c->nsummaries = c->capsummaries = 0;
+            c->summaries_read = 0;
+            return;
+        }
+        c->summaries = p;
+        c->capsummaries = cap;
+    }
+    c->summaries[c->nsummaries++] = *info;
+}
+
 cv_status_t pub_cycles_close(pub_cycles_t *c, uint64_t scheduled_at_ms,
                              Canvass__V1__CycleInfo *info, char *err, size_t errlen)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
     uint64_t cycle = c->meta.open;
-    cv_status_t st = gather_and_rank(c, 1, scheduled_at_ms, &buf, &len, info, err, errlen);
+    uint64_t closed_at = cv_now_ms();
+    double t0 = mono_ms();
+    ranked_now_t rn;
+    pub_list_t list;
+    cv_status_t st = rank_now(c, closed_at, CV_RANK_SCORE, &rn, err, errlen);
+    double t_ranked = mono_ms(), gather_ms = rn.gather_ms;
+    if (st == CV_ST_OK) {
+        st = pack_list(c, &rn, closed_at, scheduled_at_ms, CV_RANK_SCORE, &list, err, errlen);
+        const Canvass__V1__RankedList *l = cv_ranking_list(rn.ranking);
+        canvass__v1__cycle_info__init(info);
+        info->cycle = cycle;
+        info->state = "closed";
+        info->opened_at_ms = l->opened_at_ms;
+        info->closed_at_ms = closed_at;
+        info->scheduled_at_ms = scheduled_at_ms;
+        info->entries = (uint32_t)l->n_entries;
+        info->total_votes = l->total_votes;
+        ranked_now_free(&rn);
+    }
     if (st != CV_ST_OK) {
         cv_log(CV_LOG_WARN, "msg=\"close failed\" cycle=%llu status=%s err=\"%s\"",
                (unsigned long long)cycle, cv_status_name(st), err);
         return st;
     }
+    double t_packed = mono_ms();
     /* A scheduled close (even a late one) moves the schedule to the first due
      * time after this close.  A manual close leaves a future due time alone,
      * but stands in for an overdue one (say, one being retried while a shard
      * was away): closing again straight after it would only cut an empty
      * cycle. */
     uint64_t due = c->meta.due;
-    if (due && (scheduled_at_ms || due <= info->closed_at_ms))
-        due = cv_sched_next(&c->cfg.sched, info->closed_at_ms);
-    pub_meta_t next = {cycle + 1, info->closed_at_ms, due};
-    int rc = pub_history_commit(c->history, &next, c->cfg.schedule_text, buf, len);
+    if (due && (scheduled_at_ms || due <= closed_at))
+        due = cv_sched_next(&c->cfg.sched, closed_at);
+    pub_meta_t next = {cycle + 1, closed_at, due};
+    int rc = pub_history_commit(c->history, &next, c->cfg.schedule_text, list.buf, list.len);
     if (rc < 0) {
         snprintf(err, errlen, "cannot store cycle %llu: %s", (unsigned long long)cycle,
                  rc == CV_EEXISTS ? "a list for it is already stored" : cv_strerror(rc));
         cv_log(CV_LOG_ERROR, "msg=\"close failed\" cycle=%llu err=\"%s\"",
                (unsigned long long)cycle, err);
-        free(buf);
+        pub_list_clear(&list);
         return CV_ST_INTERNAL;
     }
     c->meta = next;
     c->retry_at = 0;
+    double t_stored = mono_ms();
 
-    const void *parts[2] = {"ranked", buf};
-    size_t sizes[2] = {6, len};
+    const void *parts[2] = {"ranked", list.buf};
+    size_t sizes[2] = {6, list.len};
     rc = cv_sock_send(c->pub, 2, parts, sizes, 1);
     if (rc < 0) /* subscribers can still pull the stored list */
         cv_log(CV_LOG_WARN, "msg=\"cannot broadcast ranked list\" cycle=%llu err=\"%s\"",
                (unsigned long long)cycle, cv_strerror(rc));
-    free(buf);
+    double t_sent = mono_ms();
+    size_t len = list.len;
+    pub_lists_add(c->lists, &list); /* the pulls' copy from now on */
+    summary_add(c, info);
 
     char t1[64], t2[64], t3[64];
     cv_log(CV_LOG_INFO,
-           "msg=\"cycle closed\" cycle=%llu entries=%u total_votes=%llu "
-           "scheduled_at=%s closed_at=%s next_due=%s",
-           (unsigned long long)cycle, info->entries, (unsigned long long)info->total_votes,
+           "msg=\"cycle closed\" cycle=%llu entries=%u total_votes=%llu bytes=%zu "
+           "scheduled_at=%s closed_at=%s next_due=%s took_ms=%.1f gather_ms=%.1f rank_ms=%.1f "
+           "pack_ms=%.1f store_ms=%.1f broadcast_ms=%.1f",
+           (unsigned long long)cycle, info->entries, (unsigned long long)info->total_votes, len,
            scheduled_at_ms ? fmt_time(scheduled_at_ms, t1) : "manual",
-           fmt_time(info->closed_at_ms, t2), due ? fmt_time(due, t3) : "never");
+           fmt_time(info->closed_at_ms, t2), due ? fmt_time(due, t3) : "never", t_sent - t0,
+           gather_ms, t_ranked - t0 - gather_ms, t_packed - t_ranked, t_stored - t_packed,
+           t_sent - t_stored);
     return CV_ST_OK;
 }
 
 long pub_cycles_tick(pub_cycles_t *c)
 {
+    /* The previous close's ranks for the next one, built after its answer
+     * went out rather than on the next close's critical path. */
+    pub_lists_prepare(c->lists);
     if (!c->meta.due)
         return -1;
     uint64_t wake = c->meta.due > c->retry_at ? c->meta.due : c->retry_at;
@@ -371,10 +369,55 @@ long pub_cycles_tick(pub_cycles_t *c)
     return ms_until(c->meta.due, cv_now_ms());
 }
 
-cv_status_t pub_cycles_live(pub_cycles_t *c, uint8_t **buf, size_t *len, char *err, size_t errlen)
+/* ---- pulling ------------------------------------------------------------------------ */
+
+cv_status_t pub_cycles_ranked(pub_cycles_t *c, uint64_t cycle, cv_rank_order_t order,
+                              uint32_t limit, pub_ranked_t *out, char *err, size_t errlen)
 {
-    Canvass__V1__CycleInfo info;
-    return gather_and_rank(c, 0, c->meta.due, buf, len, &info, err, errlen);
+    memset(out, 0, sizeof *out);
+    const pub_list_t *l;
+    if (cycle == 0) {
+        ranked_now_t rn;
+        cv_status_t st = rank_now(c, 0, order, &rn, err, errlen);
+        if (st != CV_ST_OK)
+            return st;
+        st = pack_list(c, &rn, 0, c->meta.due, order, &out->own, err, errlen);
+        ranked_now_free(&rn);
+        if (st != CV_ST_OK)
+            return st;
+        l = &out->own;
+    } else {
+        if (cycle >= c->meta.open) {
+            snprintf(err, errlen, "cycle %llu is not closed", (unsigned long long)cycle);
+            return CV_ST_NOT_FOUND;
+        }
+        int rc = pub_lists_get(c->lists, cycle, order, &l);
+        if (rc == CV_ENOTFOUND) {
+            /* meta says closed but the list is gone: the store was tampered with */
+            cv_log(CV_LOG_ERROR, "msg=\"closed cycle missing from store\" cycle=%llu",
+                   (unsigned long long)cycle);
+            snprintf(err, errlen, "cycle %llu is not closed", (unsigned long long)cycle);
+            return CV_ST_NOT_FOUND;
+        }
+        if (rc == CV_EDECODE) {
+            snprintf(err, errlen, "the list of cycle %llu is undecodable", (unsigned long long)cycle);
+            return CV_ST_INTERNAL;
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot read cycle %llu: %s", (unsigned long long)cycle,
+                     cv_strerror(rc));
+            return CV_ST_INTERNAL;
+        }
+    }
+    pub_wire_list_cut(l->buf, l->len, &l->idx, limit ? limit : l->idx.n, out->part, out->size);
+    return CV_ST_OK;
+}
+
+void pub_cycles_ranked_release(pub_ranked_t *r)
+{
+    pub_list_clear(&r->own);
+    memset(r->part, 0, sizeof r->part);
+    memset(r->size, 0, sizeof r->size);
 }
 
 /* ---- listing ------------------------------------------------------------------------ */
@@ -382,79 +425,98 @@ cv_status_t pub_cycles_live(pub_cycles_t *c, uint8_t **buf, size_t *len, char *e
 cv_status_t pub_cycles_list(pub_cycles_t *c, Canvass__V1__CycleInfo **infos, size_t *n, char *err,
                             size_t errlen)
 {
-    int rc = pub_history_list(c->history, 1, infos, n);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot list cycles: %s", cv_strerror(rc));
+    if (!c->summaries_read) {
+        Canvass__V1__CycleInfo *read;
+        size_t nread;
+        int rc = pub_history_list(c->history, 0, &read, &nread);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot list cycles: %s", cv_strerror(rc));
+            return CV_ST_INTERNAL;
+        }
+        free(c->summaries);
+        c->summaries = read;
+        c->nsummaries = c->capsummaries = nread;
+        c->summaries_read = 1;
+    }
+    Canvass__V1__CycleInfo *out = malloc((c->nsummaries + 1) * sizeof *out);
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
         return CV_ST_INTERNAL;
     }
-    Canvass__V1__CycleInfo *open = &(*infos)[*n - 1];
+    if (c->nsummaries)
+        memcpy(out, c->summaries, c->nsummaries * sizeof *out);
+    Canvass__V1__CycleInfo *open = &out[c->nsummaries];
+    canvass__v1__cycle_info__init(open);
     open->cycle = c->meta.open;
     open->state = "open";
     open->opened_at_ms = c->meta.opened_at;
     open->scheduled_at_ms = c->meta.due;
+    *infos = out;
+    *n = c->nsummaries + 1;
     return CV_ST_OK;
 }
 
 /* ---- one feature's ranks -------------------------------------------------------------- */
 
-/* The entry of feature id in l, or NULL. */
-static const Canvass__V1__RankedEntry *find_entry(const Canvass__V1__RankedList *l, const char *id)
-{
-    for (size_t i = 0; i < l->n_entries; i++)
-        if (!strcmp(l->entries[i]->feature_id, id))
-            return l->entries[i];
-    return NULL;
-}
-
 cv_status_t pub_cycles_feature_ranks(pub_cycles_t *c, const char *id,
                                      Canvass__V1__CycleRank **ranks, size_t *n, char *err,
                                      size_t errlen)
 {
-    /* Every stored list is read and searched: a release manager's query,
-     * fine for a few hundred cycles.  The next step is an index (feature id,
-     * cycle) -> rank written with each close, so a lookup costs one range
-     * read. */
-    size_t cap = 0, k = 0;
+    /* Every closed list is searched, by its entries' ids alone (wire.h):
+     * only the entry found is decoded.  A release manager's query; the
+     * next step is an index (feature id, cycle) -> rank written with each
+     * close, so a lookup costs one range read. */
+    size_t cap = 0, k = 0, idlen = strlen(id);
     Canvass__V1__CycleRank *out = NULL;
     for (uint64_t cycle = 1; cycle < c->meta.open; cycle++) {
-        uint8_t *buf;
-        size_t len;
-        cv_status_t st = pub_cycles_get(c, cycle, &buf, &len, err, errlen);
-        if (st == CV_ST_NOT_FOUND) /* logged by pub_cycles_get */
+        const pub_list_t *l;
+        int rc = pub_lists_get(c->lists, cycle, CV_RANK_SCORE, &l);
+        if (rc == CV_ENOTFOUND || rc == CV_EDECODE) { /* logged */
+            if (rc == CV_ENOTFOUND)
+                cv_log(CV_LOG_ERROR, "msg=\"closed cycle missing from store\" cycle=%llu",
+                       (unsigned long long)cycle);
             continue;
-        if (st != CV_ST_OK) {
+        }
+        if (rc < 0) {
             free(out);
-            return st;
+            snprintf(err, errlen, "cannot read cycle %llu: %s", (unsigned long long)cycle,
+                     cv_strerror(rc));
+            return CV_ST_INTERNAL;
         }
-        Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, len, buf);
-        free(buf);
-        if (!l) {
-            cv_log(CV_LOG_ERROR, "msg=\"stored list undecodable\" cycle=%llu",
-                   (unsigned long long)cycle);
+        Canvass__V1__RankedEntry *e = NULL;
+        for (size_t i = 0; i < l->idx.n && !e; i++) {
+            const char *eid;
+            size_t elen;
+            uint32_t rank;
+            const uint8_t *data;
+            size_t dlen;
+            if (pub_wire_entry_key(l->buf, &l->idx, i, &eid, &elen, &rank) < 0)
+                break; /* indexed, so cannot happen */
+            if (elen == idlen && !memcmp(eid, id, idlen) &&
+                pub_wire_entry_bytes(l->buf, &l->idx, i, &data, &dlen) == 0)
+                e = canvass__v1__ranked_entry__unpack(NULL, dlen, data);
+        }
+        if (!e)
             continue;
-        }
-        const Canvass__V1__RankedEntry *e = find_entry(l, id);
-        if (e && k == cap) {
+        if (k == cap) {
             cap = cap ? cap * 2 : 8;
             Canvass__V1__CycleRank *p = realloc(out, cap * sizeof *p);
             if (!p) {
-                canvass__v1__ranked_list__free_unpacked(l, NULL);
+                canvass__v1__ranked_entry__free_unpacked(e, NULL);
                 free(out);
                 snprintf(err, errlen, "out of memory");
                 return CV_ST_INTERNAL;
             }
             out = p;
         }
-        if (e) {
-            Canvass__V1__CycleRank *r = &out[k++];
-            canvass__v1__cycle_rank__init(r);
-            r->cycle = cycle;
-            r->rank = e->rank;
-            r->score = e->score;
-            r->up = e->up;
-            r->down = e->down;
-        }
-        canvass__v1__ranked_list__free_unpacked(l, NULL);
+        Canvass__V1__CycleRank *r = &out[k++];
+        canvass__v1__cycle_rank__init(r);
+        r->cycle = cycle;
+        r->rank = e->rank;
+        r->score = e->score;
+        r->up = e->up;
+        r->down = e->down;
+        canvass__v1__ranked_entry__free_unpacked(e, NULL);
     }
     *ranks = out;
     *n = k;
@@ -464,20 +526,20 @@ cv_status_t pub_cycles_feature_ranks(pub_cycles_t *c, const char *id,
 cv_status_t pub_cycles_live_rank(pub_cycles_t *c, const char *id, uint32_t *rank, double *score,
                                  char *err, size_t errlen)
 {
-    uint8_t *buf;
-    size_t len;
-    cv_status_t st = pub_cycles_live(c, &buf, &len, err, errlen);
+    ranked_now_t rn;
+    cv_status_t st = rank_now(c, 0, CV_RANK_SCORE, &rn, err, errlen);
     if (st != CV_ST_OK)
         return st;
-    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, len, buf);
-    free(buf);
-    if (!l) {
-        snprintf(err, errlen, "out of memory");
-        return CV_ST_INTERNAL;
+    const Canvass__V1__RankedList *l = cv_ranking_list(rn.ranking);
+    *rank = 0;
+    *score = 0;
+    for (size_t i = 0; i < l->n_entries; i++) {
+        if (!strcmp(l->entries[i]->feature_id, id)) {
+            *rank = l->entries[i]->rank;
+            *score = l->entries[i]->score;
+            break;
+        }
     }
-    const Canvass__V1__RankedEntry *e = find_entry(l, id);
-    *rank = e ? e->rank : 0;
-    *score = e ? e->score : 0;
-    canvass__v1__ranked_list__free_unpacked(l, NULL);
+    ranked_now_free(&rn);
     return CV_ST_OK;
 }

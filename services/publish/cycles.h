@@ -8,7 +8,8 @@
  * as "ranked" + RankedList.  The list is stored in score order with every
  * entry's trend and created_ms, so any order can be pulled later
  * (cv_rank.h).  It is packed once, at the close: the bytes stored, broadcast
- * and later served for that cycle are the same bytes.
+ * and later served for that cycle are the same bytes.  The lists pulled are
+ * served from lists.h, which keeps the latest ones packed and indexed.
  *
  * The cycle state (open cycle, when it opened, when it is due to close) and
  * every closed cycle's list live in the store of history.h; a close commits
@@ -31,7 +32,9 @@
 #include "cv_bus.h"
 #include "cv_codec.h"
 #include "cv_sched.h"
+#include "cv_rank.h"
 #include "history.h"
+#include "lists.h"
 #include "shards.h"
 
 #include <stddef.h>
@@ -70,7 +73,10 @@ uint64_t pub_cycles_due_ms(const pub_cycles_t *c);
 pub_history_t *pub_cycles_history(pub_cycles_t *c);
 
 /* Runs a scheduled close if one is due (retrying a failed one at most every
- * PUB_CLOSE_RETRY_MS).  Returns how many ms may pass before it needs to run
+ * PUB_CLOSE_RETRY_MS).  First, once after each close (and after a start),
+ * it prepares what the next close needs from the latest list
+ * (pub_lists_prepare: tens of ms at 100 000 features, taken here rather than
+ * from the next close).  Returns how many ms may pass before it needs to run
  * again, at most 60000, or -1 when nothing is scheduled. */
 long pub_cycles_tick(pub_cycles_t *c);
 
@@ -82,22 +88,37 @@ long pub_cycles_tick(pub_cycles_t *c);
 cv_status_t pub_cycles_close(pub_cycles_t *c, uint64_t scheduled_at_ms,
                              Canvass__V1__CycleInfo *info, char *err, size_t errlen);
 
-/* The stored, packed RankedList of closed cycle `cycle`, copied into a new
- * buffer the caller frees.  Returns CV_ST_OK, NOT_FOUND "cycle N is not
- * closed", or INTERNAL (storage error). */
-cv_status_t pub_cycles_get(pub_cycles_t *c, uint64_t cycle, uint8_t **buf, size_t *len, char *err,
-                           size_t errlen);
+/* A ranked list to answer a pull with: the packed RankedList, cut to its
+ * first `limit` entries, as three byte ranges to send one after the other.
+ * They are borrowed, valid until pub_cycles_ranked_release() and at most
+ * until the next call on the cycles. */
+typedef struct {
+    const uint8_t *part[3];
+    size_t size[3];
+    pub_list_t own; /* a live list's bytes: private */
+} pub_ranked_t;
 
-/* The open cycle ranked now, in score order, from every shard's live
- * standings: a packed RankedList (cycle = the open cycle, closed_at_ms 0,
- * scheduled_at_ms = the due time, 0 when manual) in a new buffer the caller
- * frees.  Errors as for pub_cycles_close(). */
-cv_status_t pub_cycles_live(pub_cycles_t *c, uint8_t **buf, size_t *len, char *err, size_t errlen);
+/* Closed cycle `cycle` in `order`, or, with cycle 0, the open cycle ranked
+ * now from every shard's live standings (cycle = the open cycle,
+ * closed_at_ms 0, scheduled_at_ms = the due time, 0 when manual; prev_rank
+ * from the latest closed list in the same order).  Limit 0 or at least the
+ * list's length leaves it whole: a closed list in score order is then
+ * exactly the stored (and broadcast) bytes.  total_votes always counts the
+ * whole list.  Returns CV_ST_OK and *out (release it), or:
+ *   NOT_FOUND "cycle N is not closed"
+ *   INTERNAL "the list of cycle N is undecodable", or a storage error
+ *   for the live list, the errors of pub_cycles_close() */
+cv_status_t pub_cycles_ranked(pub_cycles_t *c, uint64_t cycle, cv_rank_order_t order,
+                              uint32_t limit, pub_ranked_t *out, char *err, size_t errlen);
+
+/* Frees what a ranked list owns; safe twice. */
+void pub_cycles_ranked_release(pub_ranked_t *r);
 
 /* Every closed cycle in order, then the open one (state "open", closed_at_ms
  * 0, scheduled_at_ms = its due time or 0, no entries).  *infos is a new array
- * of *n entries the caller frees with free(); its strings are static.
- * Returns CV_ST_OK or INTERNAL. */
+ * of *n entries the caller frees with free(); its strings are static.  The
+ * closed cycles' summaries are read from the store once and then kept
+ * (closed lists never change).  Returns CV_ST_OK or INTERNAL. */
 cv_status_t pub_cycles_list(pub_cycles_t *c, Canvass__V1__CycleInfo **infos, size_t *n, char *err,
                             size_t errlen);
 
@@ -110,9 +131,9 @@ cv_status_t pub_cycles_feature_ranks(pub_cycles_t *c, const char *id,
                                      Canvass__V1__CycleRank **ranks, size_t *n, char *err,
                                      size_t errlen);
 
-/* Feature id's rank and score in the live list (as pub_cycles_live builds
- * it); both 0 when the list does not rank it.  Errors as for
- * pub_cycles_live(). */
+/* Feature id's rank and score in the live list in score order (as
+ * pub_cycles_ranked builds it); both 0 when the list does not rank it.
+ * Errors as for the live list. */
 cv_status_t pub_cycles_live_rank(pub_cycles_t *c, const char *id, uint32_t *rank, double *score,
                                  char *err, size_t errlen);
 

@@ -263,7 +263,7 @@ uint8_t *pub_features_list(pub_features_t *f, size_t *len)
     char err[512];
     int nshards = pub_shards_count(f->shards);
     Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX];
-    cv_status_t st = pub_shards_gather(f->shards, 0, 0, f->timeout_ms, replies, err, sizeof err);
+    cv_status_t st = pub_shards_gather(f->shards, f->timeout_ms, replies, err, sizeof err);
     if (st != CV_ST_OK)
         return pub_reply_error(st, err, len);
     size_t n = 0;

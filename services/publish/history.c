@@ -5,6 +5,7 @@
 #include "cv_err.h"
 #include "cv_log.h"
 #include "cv_store.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -242,17 +243,17 @@ static int list_one(void *arg, const void *key, size_t klen, const void *val, si
         return CV_ENOMEM;
     info->state = "closed";
     info->cycle = klen == 8 ? get_be64(key) : 0;
-    Canvass__V1__RankedList *l = canvass__v1__ranked_list__unpack(NULL, vlen, val);
-    if (!l) {
+    /* The list's top level only: its entries are counted, not decoded. */
+    pub_wire_list_t sum;
+    if (pub_wire_list_index(val, vlen, 0, &sum) < 0) {
         a->bad++;
         return 0;
     }
-    info->opened_at_ms = l->opened_at_ms;
-    info->closed_at_ms = l->closed_at_ms;
-    info->scheduled_at_ms = l->scheduled_at_ms;
-    info->entries = (uint32_t)l->n_entries;
-    info->total_votes = l->total_votes;
-    canvass__v1__ranked_list__free_unpacked(l, NULL);
+    info->opened_at_ms = sum.opened_at_ms;
+    info->closed_at_ms = sum.closed_at_ms;
+    info->scheduled_at_ms = sum.scheduled_at_ms;
+    info->entries = (uint32_t)sum.n;
+    info->total_votes = sum.total_votes;
     return 0;
 }
 

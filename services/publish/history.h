@@ -64,7 +64,9 @@ int pub_history_get(pub_history_t *h, uint64_t cycle, uint8_t **buf, size_t *len
 /* Describes every stored cycle, in order, as a closed CycleInfo (its
  * strings are static), followed by `spare` initialised, empty slots for the
  * caller.  *infos is a new array of *n entries the caller frees with free().
- * A list that does not decode is reported with its number only (logged).
+ * Only each list's top level is read (wire.h): its entries are counted, not
+ * decoded.  A list whose top level does not decode is reported with its
+ * number only (logged).
  * Returns 0, CV_ENOMEM or CV_EIO. */
 int pub_history_list(pub_history_t *h, size_t spare, Canvass__V1__CycleInfo **infos, size_t *n);
 

@@ -5,11 +5,13 @@
  * shard), and one single-threaded loop that waits on the REP socket and the
  * shard sockets until the next scheduled close, serves requests, runs due
  * closes and drops late shard replies.  The domain lives in cycles.c
- * (closing, storing, the schedule), api.c (the REP API) and shards.c (the
- * gather).  SIGTERM or SIGINT ends the loop; the store is then closed and
- * the process exits 0.
+ * (closing, storing, the schedule), api.c (the REP API), shards.c (the
+ * gather) and events.c (polling the shards for `created` events).  SIGTERM
+ * or SIGINT ends the loop; the store is then closed and the process exits
+ * 0.
  */
 #include "api.h"
+#include "cv_auth.h"
 #include "cv_bus.h"
 #include "cv_config.h"
 #include "cv_err.h"
@@ -19,6 +21,7 @@
 #include "cv_rank.h"
 #include "cv_sched.h"
 #include "cycles.h"
+#include "events.h"
 #include "features.h"
 #include "http.h"
 #include "shards.h"
@@ -49,6 +52,7 @@ static double opt_weight[CV_TIERS];
 static long opt_shard_timeout_ms;
 static char *opt_http;
 static long opt_http_timeout_ms;
+static char *opt_key_file;
 
 static cv_config_opt_t options[] = {
     {"tally", CV_CFG_STR, "tcp://127.0.0.1:7710", 0, 0, &opt_tally,
@@ -73,6 +77,9 @@ static cv_config_opt_t options[] = {
      "HOST:PORT of the HTTP API, /healthz, /readyz and /metrics; off for none"},
     {"http-timeout-ms", CV_CFG_INT, "30000", 100, 3600000, &opt_http_timeout_ms,
      "how long an HTTP API request waits for the answer"},
+    {"key-file", CV_CFG_STR, NULL, 0, 0, &opt_key_file,
+     "app keys (docs/OPERATIONS.md): every release-manager request then needs a key with "
+     "the admin right; empty: the API is open to anyone who reaches it"},
     {0},
 };
 
@@ -178,8 +185,8 @@ static int check_options(pub_cycles_config_t *cfg, int *log_level)
 }
 
 /* Serves until a signal; returns the exit status. */
-static int run(pub_cycles_t *cycles, pub_features_t *features, pub_shards_t *shards,
-               cv_sock_t *rep)
+static int run(pub_cycles_t *cycles, pub_features_t *features, pub_events_t *events,
+               pub_shards_t *shards, cv_sock_t *rep)
 {
     int nshards = pub_shards_count(shards);
     cv_sock_t *socks[1 + PUB_SHARDS_MAX];
@@ -192,6 +199,9 @@ static int run(pub_cycles_t *cycles, pub_features_t *features, pub_shards_t *sha
         long merges_wait = pub_features_tick(features); /* pending merges */
         if (merges_wait >= 0 && (wait < 0 || merges_wait < wait))
             wait = merges_wait;
+        long events_wait = pub_events_tick(events); /* created features */
+        if (wait < 0 || events_wait < wait)
+            wait = events_wait;
         if (wait < 0 || wait > LOOP_WAKE_MS)
             wait = LOOP_WAKE_MS;
         metrics_observe(cycles);
@@ -228,9 +238,16 @@ int main(int argc, char **argv)
     }
     pub_cycles_config_t cfg;
     int log_level;
+    char err[512];
     if (check_options(&cfg, &log_level) < 0)
         return 2;
     cv_log_init("publish", -1, log_level);
+    cv_auth_t *keys = NULL;
+    if (*opt_key_file && (rc = cv_auth_load(opt_key_file, &keys, err, sizeof err)) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return rc == CV_ENOMEM ? 1 : 2;
+    }
+    pub_api_set_keys(keys);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -241,12 +258,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int status = 1;
-    char err[256];
     cv_bus_t *bus = NULL;
     cv_sock_t *pub = NULL, *rep = NULL;
     pub_shards_t *shards = NULL;
     pub_cycles_t *cycles = NULL;
     pub_features_t *features = NULL;
+    pub_events_t *events = NULL;
     if (!(bus = cv_bus_new())) {
         cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
         goto out;
@@ -275,18 +292,27 @@ int main(int argc, char **argv)
         goto out;
     if (!(features = pub_features_new(cycles, shards, pub, cfg.shard_timeout_ms)))
         goto out;
+    if (!(events = pub_events_new(opt_data, shards, pub, cfg.shard_timeout_ms)))
+        goto out;
     pub_http_set_ready(http, 1);
     cv_log(CV_LOG_INFO,
            "msg=\"started\" pub=%s rep=%s shards=%d tally=%s data=%s "
            "weights=%g/%g/%g shard_timeout_ms=%ld",
            opt_pub, opt_rep, pub_shards_count(shards), opt_tally, opt_data, cfg.weights[0],
            cfg.weights[1], cfg.weights[2], cfg.shard_timeout_ms);
-    status = run(cycles, features, shards, rep);
+    if (keys)
+        cv_log(CV_LOG_INFO, "msg=\"app keys in use: release-manager requests need an admin key\""
+               " key_file=\"%s\" apps=%zu", opt_key_file, cv_auth_count(keys));
+    else
+        cv_log(CV_LOG_WARN, "msg=\"OPEN CLUSTER: no --key-file, so anyone who reaches the REP or"
+               " HTTP API may close cycles, change statuses and merge features\"");
+    status = run(cycles, features, events, shards, rep);
     cv_log(CV_LOG_INFO, "msg=\"stopping\" open_cycle=%llu",
            (unsigned long long)pub_cycles_open_cycle(cycles));
 
 out:
     pub_http_stop(&http); /* before the context: it holds a socket */
+    pub_events_destroy(&events);
     pub_features_destroy(&features);
     pub_cycles_destroy(&cycles);
     cv_sock_destroy(&rep);
@@ -294,5 +320,6 @@ out:
     pub_shards_destroy(&shards);
     cv_bus_destroy(&bus);
     cv_metrics_destroy(&metrics);
+    cv_auth_destroy(&keys);
     return status;
 }

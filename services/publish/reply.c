@@ -11,7 +11,16 @@
 
 uint8_t *pub_reply_pack(Canvass__V1__AdminReply *r, size_t *len)
 {
-    return cv_codec_pack(&r->base, len);
+    /* Error texts may quote what a client or a shard sent: never pass on
+     * bytes a strict decoder would refuse the whole reply for. */
+    char *clean = cv_utf8_sanitized(r->error);
+    char *error = r->error;
+    if (clean)
+        r->error = clean;
+    uint8_t *buf = cv_codec_pack(&r->base, len);
+    r->error = error;
+    free(clean);
+    return buf;
 }
 
 uint8_t *pub_reply_error(cv_status_t st, const char *err, size_t *len)
@@ -25,7 +34,12 @@ uint8_t *pub_reply_error(cv_status_t st, const char *err, size_t *len)
 void pub_reply_event(cv_sock_t *pub, const Canvass__V1__FeatureEvent *ev)
 {
     size_t len;
-    uint8_t *buf = cv_codec_pack(&ev->base, &len);
+    Canvass__V1__FeatureEvent clean_ev = *ev; /* a shard's title may not be UTF-8 */
+    char *title = cv_utf8_sanitized(ev->title);
+    if (title)
+        clean_ev.title = title;
+    uint8_t *buf = cv_codec_pack(&clean_ev.base, &len);
+    free(title);
     int rc = CV_ENOMEM;
     if (buf) {
         const void *parts[2] = {"feature", buf};
@@ -73,8 +87,9 @@ cv_status_t pub_reply_ask(pub_shards_t *sh, const char *feature_id, Canvass__V1_
     case CV_ST_NOT_FOUND:
     case CV_ST_INVALID:
     case CV_ST_CLOSED:
-        /* The release manager's mistake, in the shard's words. */
-        snprintf(err, errlen, "%s", r->error);
+        /* The release manager's mistake, in the shard's words (or the
+         * status's name when a shard gave none: never an empty error). */
+        snprintf(err, errlen, "%s", r->error && *r->error ? r->error : cv_status_name(r->status));
         st = r->status;
         break;
     default:

@@ -1,7 +1,12 @@
 /* shards: publish's DEALER sockets to the tally shards and the gather of
  * their standings (see shards.h).  Everything a shard sends is outside input:
  * a reply that does not decode, has extra frames or a stale correlation id
- * is logged and dropped, never trusted. */
+ * is logged and dropped, never trusted.
+ *
+ * A reply is routed on its envelope alone (wire.h), then decoded the way
+ * its taker needs it: for ranking (closes, live standings for a ranked
+ * list) by wire.h, whose cost is a few allocations for a whole shard; for
+ * everything else by protobuf-c, whole. */
 #include "shards.h"
 #include "cv_err.h"
 #include "cv_hash.h"
@@ -23,12 +28,19 @@
  * reach CLOSE_CORR_FLAG. */
 #define CLOSE_CORR_FLAG (1ULL << 63)
 
+/* Where an exchange puts shard i's answer: one of the two, by the
+ * exchange's kind. */
+typedef struct {
+    Canvass__V1__TallyReply **full;  /* decoded whole (protobuf-c) */
+    pub_wire_standings_t **standings; /* decoded for ranking (wire.h) */
+} slot_t;
+
 struct pub_shards {
     int n;
     cv_sock_t *socks[PUB_SHARDS_MAX];
     uint64_t corr;       /* the last correlation id used (other than closes) */
     uint64_t held_cycle; /* the close whose answers are held; 0: none */
-    Canvass__V1__TallyReply *held[PUB_SHARDS_MAX];
+    pub_wire_standings_t *held[PUB_SHARDS_MAX];
 };
 
 static uint64_t close_corr(uint64_t cycle)
@@ -39,7 +51,7 @@ static uint64_t close_corr(uint64_t cycle)
 /* Drops the held answers (and what they were for). */
 static void held_clear(pub_shards_t *sh)
 {
-    pub_shards_replies_free(sh->held, sh->n);
+    pub_shards_standings_free(sh->held, sh->n);
     sh->held_cycle = 0;
 }
 
@@ -119,35 +131,43 @@ void pub_shards_replies_free(Canvass__V1__TallyReply **replies, int n)
     }
 }
 
-/* Decodes one received message from shard i; NULL (logged) when it is not a
- * single frame holding a TallyReply. */
-static Canvass__V1__TallyReply *decode_reply(int i, cv_parts_t *parts)
+void pub_shards_standings_free(pub_wire_standings_t **replies, int n)
 {
-    if (parts->n != 1) {
-        cv_log(CV_LOG_WARN, "msg=\"dropped shard message\" shard=%d reason=\"%d frames\"", i,
-               parts->n);
-        return NULL;
+    for (int i = 0; i < n; i++)
+        pub_wire_standings_destroy(&replies[i]);
+}
+
+/* True when an answer of shard i with this envelope is one to the held
+ * close that is worth holding: the first, and a successful one (a refusal
+ * is asked again). */
+static int holds(pub_shards_t *sh, int i, const pub_wire_head_t *h)
+{
+    return sh->held_cycle && h->corr == close_corr(sh->held_cycle) && !sh->held[i] &&
+           h->status == CV_ST_OK && h->result == PUB_WIRE_RESULT_STANDINGS;
+}
+
+/* Decodes the frame into the slot; 0, or -1 (logged) when it does not
+ * decode. */
+static int decode_into(int i, const uint8_t *data, size_t len, slot_t slot)
+{
+    int rc;
+    if (slot.standings) {
+        rc = pub_wire_standings_decode(data, len, slot.standings);
+    } else {
+        *slot.full = canvass__v1__tally_reply__unpack(NULL, len, data);
+        rc = *slot.full ? 0 : CV_EDECODE;
     }
-    Canvass__V1__TallyReply *r =
-        canvass__v1__tally_reply__unpack(NULL, parts->size[0], parts->data[0]);
-    if (!r)
-        cv_log(CV_LOG_WARN, "msg=\"dropped shard message\" shard=%d reason=undecodable bytes=%zu",
-               i, parts->size[0]);
-    return r;
+    if (rc < 0)
+        cv_log(CV_LOG_WARN, "msg=\"dropped shard message\" shard=%d reason=\"%s\" bytes=%zu", i,
+               cv_strerror(rc), len);
+    return rc < 0 ? -1 : 0;
 }
 
-/* True when r is an answer of shard i to the held close that is worth
- * holding: the first, and a successful one (a refusal is asked again). */
-static int holds(pub_shards_t *sh, int i, const Canvass__V1__TallyReply *r)
-{
-    return sh->held_cycle && r->corr == close_corr(sh->held_cycle) && !sh->held[i] &&
-           r->status == CV_ST_OK && r->result_case == CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
-}
-
-/* Reads everything waiting on shard i, keeping the first reply to corr in
- * *slot and holding a late answer to the held close; drops the rest and
- * returns how many it dropped. */
-static int take_replies(pub_shards_t *sh, int i, uint64_t corr, Canvass__V1__TallyReply **slot)
+/* Reads everything waiting on shard i: the first reply carrying corr goes
+ * into `slot` (when it has a place and it is empty), a late answer to the
+ * held close is held; the rest is dropped.  Returns how many were
+ * dropped. */
+static int take_replies(pub_shards_t *sh, int i, uint64_t corr, slot_t slot)
 {
     cv_parts_t parts;
     int rc, dropped = 0;
@@ -159,24 +179,30 @@ static int take_replies(pub_shards_t *sh, int i, uint64_t corr, Canvass__V1__Tal
                 return dropped;
             continue;
         }
-        Canvass__V1__TallyReply *r = decode_reply(i, &parts);
-        cv_parts_free(&parts);
-        if (!r) {
-            dropped++;
-            continue;
-        }
-        if (r->corr == corr && !*slot) {
-            *slot = r;
-        } else if (slot != &sh->held[i] && holds(sh, i, r)) {
-            cv_log(CV_LOG_INFO, "msg=\"late answer to a close held\" shard=%d cycle=%llu", i,
-                   (unsigned long long)sh->held_cycle);
-            sh->held[i] = r;
+        pub_wire_head_t h;
+        if (parts.n != 1) {
+            cv_log(CV_LOG_WARN, "msg=\"dropped shard message\" shard=%d reason=\"%d frames\"", i,
+                   parts.n);
+            rc = -1;
+        } else if (pub_wire_reply_head(parts.data[0], parts.size[0], &h) < 0) {
+            cv_log(CV_LOG_WARN,
+                   "msg=\"dropped shard message\" shard=%d reason=undecodable bytes=%zu", i,
+                   parts.size[0]);
+            rc = -1;
+        } else if (h.corr == corr && (slot.full ? !*slot.full : slot.standings && !*slot.standings)) {
+            rc = decode_into(i, parts.data[0], parts.size[0], slot);
+        } else if (slot.standings != &sh->held[i] && holds(sh, i, &h)) {
+            rc = decode_into(i, parts.data[0], parts.size[0], (slot_t){NULL, &sh->held[i]});
+            if (rc == 0)
+                cv_log(CV_LOG_INFO, "msg=\"late answer to a close held\" shard=%d cycle=%llu", i,
+                       (unsigned long long)sh->held_cycle);
         } else {
-            cv_log(CV_LOG_DEBUG, "msg=\"dropped stale shard reply\" shard=%d corr=%llu want=%llu",
-                   i, (unsigned long long)r->corr, (unsigned long long)corr);
-            canvass__v1__tally_reply__free_unpacked(r, NULL);
-            dropped++;
+            cv_log(CV_LOG_DEBUG, "msg=\"dropped stale shard reply\" shard=%d corr=%llu want=%llu", i,
+                   (unsigned long long)h.corr, (unsigned long long)corr);
+            rc = -1;
         }
+        cv_parts_free(&parts);
+        dropped += rc < 0;
     }
     return dropped;
 }
@@ -187,11 +213,11 @@ int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id)
 }
 
 /* Sends req with correlation id corr to every shard i with want[i] set and
- * waits until each has answered (replies[i] set) or timeout_ms has passed.
- * replies[i] of a wanted shard must be NULL on entry; the others are not
+ * waits until each has answered (its slot filled) or timeout_ms has passed.
+ * The slots of wanted shards must be empty on entry; the others are not
  * touched.  Returns 0 or CV_ENOMEM (nothing sent). */
 static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, uint64_t corr,
-                    const int *want, long timeout_ms, Canvass__V1__TallyReply **replies)
+                    const int *want, long timeout_ms, const slot_t *slots)
 {
     req->corr = corr;
     size_t len;
@@ -215,7 +241,7 @@ static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, uint64_t c
     for (;;) {
         int missing = 0;
         for (int i = 0; i < sh->n; i++)
-            missing += want[i] && !replies[i];
+            missing += want[i] && (slots[i].full ? !*slots[i].full : !*slots[i].standings);
         uint64_t now = cv_now_ms();
         if (missing == 0 || now >= deadline)
             break;
@@ -224,28 +250,46 @@ static int exchange(pub_shards_t *sh, Canvass__V1__TallyRequest *req, uint64_t c
             break;
         /* Every readable socket is read, wanted or not, so that late
          * answers to earlier exchanges do not wake the poll again. */
-        Canvass__V1__TallyReply *none = NULL;
-        for (int i = 0; i < sh->n; i++) {
+        for (int i = 0; i < sh->n; i++)
             if (readable[i])
-                take_replies(sh, i, corr, want[i] ? &replies[i] : &none);
-            if (none) { /* an answer to this exchange from a shard not asked */
-                canvass__v1__tally_reply__free_unpacked(none, NULL);
-                none = NULL;
-            }
-        }
+                take_replies(sh, i, corr, want[i] ? slots[i] : (slot_t){NULL, NULL});
     }
     return 0;
 }
 
-cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t opened_at_ms,
-                              long timeout_ms, Canvass__V1__TallyReply **replies, char *err,
-                              size_t errlen)
+/* Checks the answer of shard i to a gather (NULL: none came); CV_ST_OK, or
+ * the reason in err. */
+static cv_status_t check_answer(int i, int answered, int status, const char *error, int result,
+                                long timeout_ms, char *err, size_t errlen)
+{
+    if (!answered) {
+        snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
+        return CV_ST_UNAVAILABLE;
+    }
+    if (status != CV_ST_OK) {
+        snprintf(err, errlen, "shard %d answered %s: %s", i, cv_status_name(status), error);
+        /* Only "try again later" is worth passing on as such; anything else
+         * a shard refuses is publish's or the shard's fault, not the release
+         * manager's. */
+        return status == CV_ST_UNAVAILABLE ? CV_ST_UNAVAILABLE : CV_ST_INTERNAL;
+    }
+    if (result != PUB_WIRE_RESULT_STANDINGS) {
+        snprintf(err, errlen, "shard %d answered without standings", i);
+        return CV_ST_INTERNAL;
+    }
+    return CV_ST_OK;
+}
+
+cv_status_t pub_shards_gather_standings(pub_shards_t *sh, uint64_t close_cycle,
+                                        uint64_t opened_at_ms, long timeout_ms,
+                                        pub_wire_standings_t **replies, char *err, size_t errlen)
 {
     Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
     Canvass__V1__CloseCycle close = CANVASS__V1__CLOSE_CYCLE__INIT;
     Canvass__V1__StandingsQuery query = CANVASS__V1__STANDINGS_QUERY__INIT;
     int want[PUB_SHARDS_MAX];
-    Canvass__V1__TallyReply **slots = replies; /* where the answers land */
+    slot_t slots[PUB_SHARDS_MAX];
+    pub_wire_standings_t **answers = replies; /* where the answers land */
     uint64_t corr;
     for (int i = 0; i < sh->n; i++)
         replies[i] = NULL;
@@ -258,15 +302,17 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t o
             held_clear(sh);
             sh->held_cycle = close_cycle;
         }
-        slots = sh->held;
+        answers = sh->held;
         corr = close_corr(close_cycle);
     } else {
         req.op_case = CANVASS__V1__TALLY_REQUEST__OP_STANDINGS;
         req.standings = &query;
         corr = ++sh->corr;
     }
-    for (int i = 0; i < sh->n; i++)
-        want[i] = slots[i] == NULL;
+    for (int i = 0; i < sh->n; i++) {
+        want[i] = answers[i] == NULL;
+        slots[i] = (slot_t){NULL, &answers[i]};
+    }
     if (exchange(sh, &req, corr, want, timeout_ms, slots) < 0) {
         snprintf(err, errlen, "out of memory");
         return CV_ST_INTERNAL;
@@ -274,42 +320,57 @@ cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t o
 
     cv_status_t st = CV_ST_OK;
     for (int i = 0; i < sh->n && st == CV_ST_OK; i++) {
-        Canvass__V1__TallyReply *r = slots[i];
-        if (!r) {
-            snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
-            st = CV_ST_UNAVAILABLE;
-        } else if (r->status != CV_ST_OK) {
-            snprintf(err, errlen, "shard %d answered %s: %s", i, cv_status_name(r->status),
-                     r->error);
-            /* Only "try again later" is worth passing on as such; anything
-             * else a shard refuses is publish's or the shard's fault, not
-             * the release manager's. */
-            st = r->status == CV_ST_UNAVAILABLE ? CV_ST_UNAVAILABLE : CV_ST_INTERNAL;
-        } else if (r->result_case != CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS) {
-            snprintf(err, errlen, "shard %d answered without standings", i);
-            st = CV_ST_INTERNAL;
-        }
+        const pub_wire_standings_t *a = answers[i];
+        st = check_answer(i, a != NULL, a ? a->head.status : 0, a ? a->error : "",
+                          a ? a->head.result : 0, timeout_ms, err, errlen);
     }
     if (st != CV_ST_OK) {
         /* A close keeps the good answers it has for the next attempt. */
         for (int i = 0; i < sh->n; i++) {
-            Canvass__V1__TallyReply *r = slots[i];
-            if (r && (slots == replies || r->status != CV_ST_OK ||
-                      r->result_case != CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS)) {
-                canvass__v1__tally_reply__free_unpacked(r, NULL);
-                slots[i] = NULL;
-            }
+            const pub_wire_standings_t *a = answers[i];
+            if (a && (answers == replies || a->head.status != CV_ST_OK ||
+                      a->head.result != PUB_WIRE_RESULT_STANDINGS))
+                pub_wire_standings_destroy(&answers[i]);
         }
         return st;
     }
-    if (slots != replies) { /* the close is complete: the caller owns them */
+    if (answers != replies) { /* the close is complete: the caller owns them */
         for (int i = 0; i < sh->n; i++) {
-            replies[i] = slots[i];
-            slots[i] = NULL;
+            replies[i] = answers[i];
+            answers[i] = NULL;
         }
         sh->held_cycle = 0;
     }
     return CV_ST_OK;
+}
+
+cv_status_t pub_shards_gather(pub_shards_t *sh, long timeout_ms, Canvass__V1__TallyReply **replies,
+                              char *err, size_t errlen)
+{
+    Canvass__V1__TallyRequest req = CANVASS__V1__TALLY_REQUEST__INIT;
+    Canvass__V1__StandingsQuery query = CANVASS__V1__STANDINGS_QUERY__INIT;
+    req.op_case = CANVASS__V1__TALLY_REQUEST__OP_STANDINGS;
+    req.standings = &query;
+    int want[PUB_SHARDS_MAX];
+    slot_t slots[PUB_SHARDS_MAX];
+    for (int i = 0; i < sh->n; i++) {
+        replies[i] = NULL;
+        want[i] = 1;
+        slots[i] = (slot_t){&replies[i], NULL};
+    }
+    if (exchange(sh, &req, ++sh->corr, want, timeout_ms, slots) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return CV_ST_INTERNAL;
+    }
+    cv_status_t st = CV_ST_OK;
+    for (int i = 0; i < sh->n && st == CV_ST_OK; i++) {
+        const Canvass__V1__TallyReply *r = replies[i];
+        st = check_answer(i, r != NULL, r ? (int)r->status : 0, r ? r->error : "",
+                          r ? (int)r->result_case : 0, timeout_ms, err, errlen);
+    }
+    if (st != CV_ST_OK)
+        pub_shards_replies_free(replies, sh->n);
+    return st;
 }
 
 cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *req,
@@ -317,14 +378,14 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
                             size_t errlen)
 {
     int want[PUB_SHARDS_MAX] = {0};
-    Canvass__V1__TallyReply *replies[PUB_SHARDS_MAX] = {0};
+    slot_t slots[PUB_SHARDS_MAX] = {{0}};
     want[i] = 1;
     *reply = NULL;
-    if (exchange(sh, req, ++sh->corr, want, timeout_ms, replies) < 0) {
+    slots[i].full = reply;
+    if (exchange(sh, req, ++sh->corr, want, timeout_ms, slots) < 0) {
         snprintf(err, errlen, "out of memory");
         return CV_ST_INTERNAL;
     }
-    *reply = replies[i];
     if (!*reply) {
         snprintf(err, errlen, "shard %d did not answer within %ld ms", i, timeout_ms);
         return CV_ST_UNAVAILABLE;
@@ -334,14 +395,9 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
 
 int pub_shards_drain(pub_shards_t *sh, int i)
 {
-    /* corr 0 is never used: every answer is late; take_replies holds those
+    /* No exchange is waiting: every answer is late; take_replies holds those
      * to a pending close and drops the rest. */
-    Canvass__V1__TallyReply *none = NULL;
-    int dropped = take_replies(sh, i, 0, &none);
-    if (none) { /* a shard that sent corr 0 */
-        canvass__v1__tally_reply__free_unpacked(none, NULL);
-        dropped++;
-    }
+    int dropped = take_replies(sh, i, 0, (slot_t){NULL, NULL});
     if (dropped)
         cv_log(CV_LOG_DEBUG, "msg=\"dropped late shard replies\" shard=%d count=%d", i, dropped);
     return dropped;

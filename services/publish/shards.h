@@ -9,7 +9,7 @@
  * answer to an earlier one that timed out is recognised and dropped, never
  * mistaken for the current one -- except the attempts to close one cycle,
  * which share an id so that a late answer to the close is kept (see
- * pub_shards_gather).  Exchanges block: publish is
+ * pub_shards_gather_standings).  Exchanges block: publish is
  * single-threaded, which is also what keeps two closes (or a close and a
  * merge) from ever overlapping.
  */
@@ -18,6 +18,7 @@
 
 #include "cv_bus.h"
 #include "cv_codec.h"
+#include "wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +48,9 @@ int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id);
 
 /* Asks every shard to close cycle close_cycle (>= 1), the next cycle opening
  * at opened_at_ms (CloseCycle.opened_at_ms), or, when close_cycle is 0, for
- * its live standings, and waits at most timeout_ms for all answers.
+ * its live standings, and waits at most timeout_ms for all answers.  The
+ * answers are decoded for ranking (wire.h: only what a ranked list needs,
+ * without protobuf-c's allocation per field).
  *
  * A close that fails holds the answers it did get: a shard that closed the
  * cycle has moved on, and would answer a second close with the standings
@@ -57,16 +60,28 @@ int pub_shards_for_feature(const pub_shards_t *sh, const char *feature_id);
  * counts as the shard's answer.  Held answers live in memory only: after a
  * publish restart every shard is asked again.
  *
- * Returns CV_ST_OK with replies[i] set to shard i's reply (owned by the
- * caller: free with pub_shards_replies_free), each with status OK and
+ * Returns CV_ST_OK with replies[i] set to shard i's answer (owned by the
+ * caller: free with pub_shards_standings_free), each with status OK and
  * Standings.  Otherwise every replies[i] is NULL and err says why:
  *   UNAVAILABLE "shard 1 did not answer within 5000 ms"
  *   UNAVAILABLE when a shard answered UNAVAILABLE, INTERNAL for any other
  *   error status: "shard 1 answered INTERNAL: <its error>"
  *   INTERNAL "shard 1 answered without standings" / "out of memory" */
-cv_status_t pub_shards_gather(pub_shards_t *sh, uint64_t close_cycle, uint64_t opened_at_ms,
-                              long timeout_ms, Canvass__V1__TallyReply **replies, char *err,
-                              size_t errlen);
+cv_status_t pub_shards_gather_standings(pub_shards_t *sh, uint64_t close_cycle,
+                                        uint64_t opened_at_ms, long timeout_ms,
+                                        pub_wire_standings_t **replies, char *err, size_t errlen);
+
+/* Frees the n answers of pub_shards_gather_standings and sets them to NULL. */
+void pub_shards_standings_free(pub_wire_standings_t **replies, int n);
+
+/* Asks every shard for its live standings, whole (every feature record as
+ * the shard stores it), for the feature table; waits at most timeout_ms.
+ * Returns CV_ST_OK with replies[i] set to shard i's reply (owned by the
+ * caller: free with pub_shards_replies_free), each with status OK and
+ * Standings; otherwise every replies[i] is NULL and err says why, as for
+ * pub_shards_gather_standings. */
+cv_status_t pub_shards_gather(pub_shards_t *sh, long timeout_ms, Canvass__V1__TallyReply **replies,
+                              char *err, size_t errlen);
 
 /* Sends req (its corr is overwritten) to shard i and waits at most
  * timeout_ms for the reply.  Returns CV_ST_OK with *reply set (owned by the
@@ -78,13 +93,13 @@ cv_status_t pub_shards_call(pub_shards_t *sh, int i, Canvass__V1__TallyRequest *
                             long timeout_ms, Canvass__V1__TallyReply **reply, char *err,
                             size_t errlen);
 
-/* Frees the n replies of a gather and sets them to NULL. */
+/* Frees the n replies of pub_shards_gather and sets them to NULL. */
 void pub_shards_replies_free(Canvass__V1__TallyReply **replies, int n);
 
 /* Reads every message waiting on shard i's socket: late answers to
  * exchanges that already gave up.  A shard's first answer to the close of
  * the cycle a failed gather was closing is held for the next attempt (see
- * pub_shards_gather); the rest is dropped.  Returns how many were
+ * pub_shards_gather_standings); the rest is dropped.  Returns how many were
  * dropped. */
 int pub_shards_drain(pub_shards_t *sh, int i);
 

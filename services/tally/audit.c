@@ -4,9 +4,9 @@
  * votes keys that start with "feature_id\0" (all of a feature's votes are
  * adjacent in key order), recounting them with cv_counts_move() exactly as
  * the shard counts them, and compares the result with the stored counters.
- * Votes, counters and trends whose feature is missing are found by comparing
- * the number of votes visited with the size of the votes table and by walks
- * of the tallies and trends tables.
+ * Votes, counters, trends and created index entries whose feature is
+ * missing are found by comparing the number of votes visited with the size
+ * of the votes table and by walks of the tallies, trends and created tables.
  */
 #include "audit.h"
 #include "cv_err.h"
@@ -151,6 +151,19 @@ static int orphan_trend(void *arg, const void *key, size_t klen, const void *val
     return 0;
 }
 
+static int orphan_created(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    audit_t *a = arg;
+    uint64_t stamp;
+    const char *id;
+    size_t idlen;
+    if (cv_created_key_split(key, klen, &stamp, &id, &idlen) < 0)
+        mismatch(a, "", 0, "malformed created index key");
+    else if (!feature_exists(a, id, idlen))
+        mismatch(a, id, idlen, "created index entry for a feature that does not exist");
+    return 0;
+}
+
 static int run_check(audit_t *a)
 {
     int rc = cv_store_iter(a->txn, CV_SHARD_FEATURES, NULL, 0, check_feature, a);
@@ -163,7 +176,9 @@ static int run_check(audit_t *a)
     }
     if ((rc = cv_store_iter(a->txn, CV_SHARD_TALLIES, NULL, 0, orphan_counts, a)) < 0)
         return rc;
-    return cv_store_iter(a->txn, CV_SHARD_TRENDS, NULL, 0, orphan_trend, a);
+    if ((rc = cv_store_iter(a->txn, CV_SHARD_TRENDS, NULL, 0, orphan_trend, a)) < 0)
+        return rc;
+    return cv_store_iter(a->txn, CV_SHARD_CREATED, NULL, 0, orphan_created, a);
 }
 
 int cv_audit_check(const char *dir, FILE *out)

@@ -13,8 +13,8 @@
  * compares them with the tallies table.  Prints "ok features=N votes=M"
  * (M = non-zero votes) to out and returns 0; or prints one "mismatch ..."
  * line per disagreement (counters that differ from the recount, a feature
- * without counters, counters, trends or votes without a feature, unreadable
- * records)
+ * without counters, counters, trends, votes or created index entries without
+ * a feature, unreadable records)
  * and returns 1.  Returns 2 when the store cannot be read (reason on
  * stderr). */
 int cv_audit_check(const char *dir, FILE *out);

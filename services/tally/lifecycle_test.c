@@ -574,7 +574,6 @@ static void test_redirect_ack(void **state)
     fx_t *fx = *state;
     create1(fx, "F1", "", "");
     create1(fx, "FM", "merged", "F1");
-    create1(fx, "FX", "merged", "");
     batch_t b;
     cv_shard_job_t job;
     batch_init(&b);
@@ -590,8 +589,14 @@ static void test_redirect_ack(void **state)
     assert_int_equal(a->cycle, 1);
     assert_int_equal(job.ack_ptrs[1]->status, CV_ST_OK);
     assert_string_equal(job.ack_ptrs[1]->redirect_to, "");
-    assert_int_equal(job.ack_ptrs[2]->status, CV_ST_INTERNAL);
-    assert_string_equal(job.ack_ptrs[2]->error, "feature 'FX' is merged but names no target");
+    /* A create can no longer store a merged feature without a valid target. */
+    assert_int_equal(job.ack_ptrs[2]->status, CV_ST_NOT_FOUND);
+    cv_shard_job_release(&job);
+    batch_init(&b);
+    add_create(&b, fx->clock++, "FX", "merged", "");
+    apply(fx, &job, &b, 1);
+    assert_int_equal(job.ack_ptrs[0]->status, CV_ST_INVALID);
+    assert_string_equal(job.ack_ptrs[0]->error, "create of 'FX' is merged into no valid feature");
     cv_shard_job_release(&job);
     assert_counts(fx, "FM", 0, 0, 0, 0, 0, 0, 0);
     assert_counts(fx, "F1", 1, 0, 0, 0, 0, 0, 1);

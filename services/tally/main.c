@@ -6,9 +6,9 @@
  * message, drains up to --batch-max messages without waiting, applies every
  * write of the drain (CmdBatch, SetStatus, MergeOut, MergeIn) in one write
  * transaction, and only after that commit sends each TallyReply to its
- * peer's routing id.  CloseCycle, StandingsQuery, FeatureQuery and
- * VotersQuery requests of the drain are answered after the commit, so they
- * see it.  SIGTERM / SIGINT end the loop after the turn in progress;
+ * peer's routing id.  CloseCycle, StandingsQuery, FeatureQuery,
+ * VotersQuery and CreatedQuery requests of the drain are answered after the
+ * commit, so they see it.  SIGTERM / SIGINT end the loop after the turn in progress;
  * what is then already queued on the socket is still served before the
  * store is closed and the process exits 0.
  */
@@ -217,14 +217,15 @@ static int is_query(const Canvass__V1__TallyRequest *req)
     case CANVASS__V1__TALLY_REQUEST__OP_STANDINGS:
     case CANVASS__V1__TALLY_REQUEST__OP_FEATURE:
     case CANVASS__V1__TALLY_REQUEST__OP_VOTERS:
+    case CANVASS__V1__TALLY_REQUEST__OP_CREATED:
         return 1;
     default:
         return 0;
     }
 }
 
-/* Answers a close, standings, feature or voters request, after the turn's
- * group commit. */
+/* Answers a close, standings, feature, voters or created request, after the
+ * turn's group commit. */
 static void answer_query(server_t *sv, const msg_t *m)
 {
     cv_shard_reply_t *r = NULL;
@@ -299,7 +300,8 @@ static void classify(server_t *sv, size_t i, size_t *njobs)
                     m->parts.n - 1);
         return;
     }
-    m->req = canvass__v1__tally_request__unpack(NULL, m->parts.size[1], m->parts.data[1]);
+    m->req = (Canvass__V1__TallyRequest *)cv_codec_unpack(
+        &canvass__v1__tally_request__descriptor, m->parts.size[1], m->parts.data[1]);
     if (!m->req) {
         reply_error(sv, m, 0, CV_ST_INTERNAL, "undecodable TallyRequest (%zu bytes)",
                     m->parts.size[1]);
@@ -320,6 +322,7 @@ static void classify(server_t *sv, size_t i, size_t *njobs)
     case CANVASS__V1__TALLY_REQUEST__OP_STANDINGS:
     case CANVASS__V1__TALLY_REQUEST__OP_FEATURE:
     case CANVASS__V1__TALLY_REQUEST__OP_VOTERS:
+    case CANVASS__V1__TALLY_REQUEST__OP_CREATED:
         break; /* answered after the group commit */
     default:
         reply_error(sv, m, m->req->corr, CV_ST_INTERNAL, "TallyRequest has no operation");

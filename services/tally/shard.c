@@ -1,6 +1,7 @@
 /* shard: one tally shard's vote store (see shard.h): open and meta, write
- * transactions, groups, votes, creates and cycles.  Standings and queries
- * are in standing.c, status changes and merges in lifecycle.c.
+ * transactions, groups, votes and creates.  Closing cycles is in closing.c,
+ * the created index in created.c, standings and queries in standing.c,
+ * status changes and merges in lifecycle.c.
  *
  * Every write goes through cv__shard_write_txn(), which runs a body function
  * in one LMDB write transaction and, when the map fills, grows it and runs
@@ -26,8 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const cv_shard_tables[CV_SHARD_NTABLES] = {"votes", "features", "tallies", "meta",
-                                                       "trends"};
+const char *const cv_shard_tables[CV_SHARD_NTABLES] = {"votes",  "features", "tallies", "meta",
+                                                       "trends", "closed",   "created"};
 
 /* LMDB also reports a transaction that dirtied too many pages as a full map,
  * which no amount of growing cures: past this many doublings for one
@@ -64,7 +65,7 @@ int cv__shard_write_txn(cv_shard_t *s, cv__txn_body_fn body, void *arg)
 
 /* ---- records ------------------------------------------------------------- */
 
-static int meta_get(cv_txn_t *t, const char *name, uint64_t *v)
+int cv__meta_get(cv_txn_t *t, const char *name, uint64_t *v)
 {
     const void *val;
     size_t vlen;
@@ -74,7 +75,7 @@ static int meta_get(cv_txn_t *t, const char *name, uint64_t *v)
     return cv_u64_decode(val, vlen, v);
 }
 
-static int meta_put(cv_txn_t *t, const char *name, uint64_t v)
+int cv__meta_put(cv_txn_t *t, const char *name, uint64_t v)
 {
     uint8_t buf[CV_U64_SIZE];
     cv_u64_encode(v, buf);
@@ -208,11 +209,11 @@ static int meta_init(cv_shard_t *s, cv_txn_t *t, void *argp)
 {
     open_arg_t *arg = argp;
     uint64_t shard = 0, shards = 0, schema = 0, cycle = 0, opened = 0;
-    int rs = meta_get(t, "shard", &shard);
-    int rn = meta_get(t, "shards", &shards);
-    int rv = meta_get(t, "schema", &schema);
-    int rc = meta_get(t, "cycle", &cycle);
-    int ro = meta_get(t, "opened_ms", &opened);
+    int rs = cv__meta_get(t, "shard", &shard);
+    int rn = cv__meta_get(t, "shards", &shards);
+    int rv = cv__meta_get(t, "schema", &schema);
+    int rc = cv__meta_get(t, "cycle", &cycle);
+    int ro = cv__meta_get(t, "opened_ms", &opened);
     if (rs == CV_EIO || rn == CV_EIO || rv == CV_EIO || rc == CV_EIO || ro == CV_EIO)
         return CV_EIO;
     /* cycle and opened stay 0 when missing or unreadable, and are written
@@ -220,9 +221,9 @@ static int meta_init(cv_shard_t *s, cv_txn_t *t, void *argp)
 
     int err;
     if (rs == CV_ENOTFOUND && rn == CV_ENOTFOUND) {
-        if ((err = meta_put(t, "shard", s->shard)) < 0 ||
-            (err = meta_put(t, "shards", s->shards)) < 0 ||
-            (err = meta_put(t, "schema", CV_VOTES_SCHEMA)) < 0)
+        if ((err = cv__meta_put(t, "shard", s->shard)) < 0 ||
+            (err = cv__meta_put(t, "shards", s->shards)) < 0 ||
+            (err = cv__meta_put(t, "schema", CV_VOTES_SCHEMA)) < 0)
             return err;
         shard = s->shard;
         shards = s->shards;
@@ -250,22 +251,23 @@ static int meta_init(cv_shard_t *s, cv_txn_t *t, void *argp)
         return CV_EMISMATCH;
     }
     if (schema < CV_VOTES_SCHEMA) {
-        /* Schema 1 lacks only what starts empty: trends and histories. */
-        if ((err = meta_put(t, "schema", CV_VOTES_SCHEMA)) < 0)
+        /* Older schemas lack only what starts empty: trends and histories
+         * (schema 1), frozen standings and the created index (schema 2). */
+        if ((err = cv__meta_put(t, "schema", CV_VOTES_SCHEMA)) < 0)
             return err;
         cv_log(CV_LOG_INFO, "msg=\"store upgraded\" from_schema=%llu to_schema=%d",
                (unsigned long long)schema, CV_VOTES_SCHEMA);
     }
     if (cycle == 0) {
         cycle = 1;
-        if ((err = meta_put(t, "cycle", cycle)) < 0)
+        if ((err = cv__meta_put(t, "cycle", cycle)) < 0)
             return err;
     }
     if (ro < 0 || opened == 0) {
         /* A new store, or one from before cycle starts were recorded: the
          * open cycle's trending window starts now. */
         opened = cv__shard_now(s);
-        if ((err = meta_put(t, "opened_ms", opened)) < 0)
+        if ((err = cv__meta_put(t, "opened_ms", opened)) < 0)
             return err;
     }
     s->cycle = cycle;
@@ -527,8 +529,24 @@ static int apply_create(cv_shard_t *s, cv_txn_t *t, uint64_t stamp,
         return rc;
 
     Canvass__V1__FeatureRecord rec = *f; /* shallow: strings stay the batch's */
+    /* ingest creates every feature open; a create that names another status
+     * (tools, tests) must name a real one, and a merge target must be a
+     * feature id, or later votes would be redirected to garbage.  Unknown
+     * fields the sender carried are not stored. */
+    rec.base.n_unknown_fields = 0;
+    rec.base.unknown_fields = NULL;
     if (!rec.status || !*rec.status)
         rec.status = (char *)"open";
+    static const char *const statuses[] = {"open", "planned", "in_progress", "shipped",
+                                           "declined", "merged"};
+    size_t k = 0;
+    while (k < sizeof statuses / sizeof *statuses && strcmp(rec.status, statuses[k]))
+        k++;
+    if (k == sizeof statuses / sizeof *statuses)
+        return ack_fail(a, CV_ST_INVALID, "create of '%s' has an unknown status", id);
+    if (!strcmp(rec.status, "merged") &&
+        !(rec.merged_into && cv_feature_id_valid(rec.merged_into, strlen(rec.merged_into))))
+        return ack_fail(a, CV_ST_INVALID, "create of '%s' is merged into no valid feature", id);
     if (!rec.created_ms)
         rec.created_ms = stamp ? cv_stamp_ms(stamp) : cv__shard_now(s);
     /* The history starts with the creation, whatever the sender put there. */
@@ -544,6 +562,9 @@ static int apply_create(cv_shard_t *s, cv_txn_t *t, uint64_t stamp,
         return rc;
     cv_counts_t zero = {0};
     if ((rc = cv__counts_put(t, id, idlen, &zero)) < 0)
+        return rc;
+    /* Indexed in the same transaction: announced if and only if created. */
+    if ((rc = cv__created_index(t, stamp, id, idlen)) < 0)
         return rc;
     a->changed = 1;
     return 0;
@@ -653,34 +674,4 @@ void cv_shard_job_release(cv_shard_job_t *job)
     job->acks = NULL;
     job->ack_ptrs = NULL;
     cv_shard_reply_destroy(&job->reply);
-}
-
-/* ---- cycles ------------------------------------------------------------- */
-
-typedef struct {
-    uint64_t cycle, opened_ms;
-} open_cycle_t;
-
-static int close_body(cv_shard_t *s, cv_txn_t *t, void *arg)
-{
-    const open_cycle_t *next = arg;
-    int rc = meta_put(t, "cycle", next->cycle);
-    return rc < 0 ? rc : meta_put(t, "opened_ms", next->opened_ms);
-}
-
-int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms)
-{
-    open_cycle_t next = {cycle == UINT64_MAX ? cycle : cycle + 1,
-                         opened_at_ms ? opened_at_ms : cv__shard_now(s)};
-    if (next.cycle <= s->cycle)
-        return 0; /* already closed */
-    int rc = cv__shard_write_txn(s, close_body, &next);
-    if (rc < 0)
-        return rc;
-    cv_log(CV_LOG_INFO, "msg=\"cycle closed\" closed=%llu open=%llu opened_ms=%llu",
-           (unsigned long long)cycle, (unsigned long long)next.cycle,
-           (unsigned long long)next.opened_ms);
-    s->cycle = next.cycle;
-    s->opened_ms = next.opened_ms;
-    return 0;
 }

@@ -14,6 +14,20 @@
  * cluster).  `meta` also holds the open release cycle (1 on a new store) and
  * when it opened.
  *
+ * Closing cycle N (A5: its standings frozen at that instant) happens in one
+ * write transaction that takes the standings, stores them packed in `closed`
+ * under N and opens N+1.  Closing N again -- publish retrying after another
+ * shard failed, a publish restarted between attempts, a close ZeroMQ queued
+ * for a shard that restarted -- answers exactly those stored bytes, never
+ * the standings of now, which hold votes of N+1.  The last
+ * CV_SHARD_CLOSED_KEEP closed cycles are kept; a repeat close of an older
+ * one, or of one closed before schema 3, finds nothing stored and answers
+ * the current standings (logged as a warning).
+ *
+ * Every created feature is also listed in the `created` index (cv_votes.h),
+ * in the order its creation was committed, for publish's `created` events
+ * (DESIGN A6), read with the created query below.
+ *
  * Feature lifecycle.  A feature is created "open" with one history entry
  * {open, created_ms}.  set_status moves it among open, planned, in_progress,
  * shipped and declined and appends {status, at_ms, release} to its history;
@@ -55,6 +69,8 @@ enum {
     CV_SHARD_TALLIES,
     CV_SHARD_META,
     CV_SHARD_TRENDS,
+    CV_SHARD_CLOSED,
+    CV_SHARD_CREATED,
     CV_SHARD_NTABLES
 };
 
@@ -63,6 +79,9 @@ enum {
 #define CV_SHARD_RELEASE_MAX 128                 /* bytes of a release name */
 #define CV_SHARD_VOTERS_LIMIT 100                /* voters per page by default */
 #define CV_SHARD_VOTERS_MAX 1000                 /* voters per page at most */
+#define CV_SHARD_CREATED_LIMIT 100               /* created features per page by default */
+#define CV_SHARD_CREATED_MAX 1000                /* created features per page at most */
+#define CV_SHARD_CLOSED_KEEP 4                   /* closed cycles whose standings are kept */
 
 extern const char *const cv_shard_tables[CV_SHARD_NTABLES];
 
@@ -165,24 +184,44 @@ void cv_shard_job_release(cv_shard_job_t *job);
 
 /* Closes cycle `cycle`: the open cycle becomes max(open, cycle + 1), so
  * closing the same cycle again is harmless.  When it does open a new cycle,
- * that cycle's start is opened_at_ms, or now when opened_at_ms is 0.
- * Committed before it returns.  Returns 0, CV_EIO or CV_ENOMEM. */
+ * that cycle's start is opened_at_ms, or now when opened_at_ms is 0, and the
+ * standings of the cycle closed are stored in `closed` in the same
+ * transaction (the close answer below is what uses them).  Committed before
+ * it returns.  Returns 0, CV_EIO or CV_ENOMEM. */
 int cv_shard_close_cycle(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms);
 
 /* Answers a request that is not a write of the group, after the group's
- * commit so that it sees it: close (close the cycle, then the standings,
- * with the trend of the cycle closed), standings (live), feature (one
- * FeatureStanding) or voters (one VoterPage).  Returns 0 and sets *out to
- * the reply, whose status may be
+ * commit so that it sees it: close, standings (live), feature (one
+ * FeatureStanding), voters (one VoterPage) or created (one CreatedPage).
+ * Returns 0 and sets *out to the reply, whose status may be
  *   NOT_FOUND "no feature 'ID'" (feature, voters)
  *   INVALID   "feature.feature_id must be 1-64 bytes of [A-Za-z0-9_-]",
  *             "voters.feature_id ...", "voters.after must be at most 128 bytes"
  * or CV_EIO / CV_ENOMEM; CV_EINVAL for any other op (a bug).
  *
+ * Close N: when N is the open cycle (or a later one), closes it as
+ * cv_shard_close_cycle() does and answers the standings taken in that same
+ * transaction, with the trend of the cycle closed and Standings.cycle = the
+ * cycle it opened.  When N is already closed, answers the standings stored
+ * at its first close, byte for byte (so Standings.cycle and at_ms are those
+ * of that close); when none are stored (older than the last
+ * CV_SHARD_CLOSED_KEEP closes, or closed before schema 3), the current
+ * standings with the trend of N, logged as a warning.
+ *
  * Voters: the feature's non-zero votes in user-id (byte) order, starting
  * after the user `after` ("" = from the start), at most `limit` (0 = 100,
  * more than 1000 = 1000); next_after is the last user returned when more
- * remain, "" otherwise; total is the feature's voters counter. */
+ * remain, "" otherwise; total is the feature's voters counter.
+ *
+ * Created: the records of the features whose index stamp (cv_votes.h) is
+ * greater than `after`, in index order (the order their creations were
+ * committed), at most `limit` (0 = 100, more than 1000 = 1000); `last` is
+ * the index stamp of the last one returned (`after` when none), and `more`
+ * is set when more follow.  Index stamps only grow, so a reader that asks
+ * again with after = last misses no feature, whenever its creation is
+ * committed, and sees none twice.  An index entry whose record cannot be
+ * read (damage, which --check reports) is skipped, logged, and counted in
+ * `last` so that the reader moves past it. */
 int cv_shard_answer(cv_shard_t *s, const Canvass__V1__TallyRequest *req, cv_shard_reply_t **out);
 
 /* The reply message; valid until cv_shard_reply_destroy(). */

@@ -1,7 +1,8 @@
 /* shard_priv: what the files of the shard module share, and nothing else
  * should use.  The module is split by concern:
- *   shard.c      open and meta, write transactions, groups, votes, creates,
- *                cycles;
+ *   shard.c      open and meta, write transactions, groups, votes, creates;
+ *   closing.c    closing a cycle and the standings frozen at each close;
+ *   created.c    the created index and its query;
  *   standing.c   standings, the reply object, the feature and voters queries;
  *   lifecycle.c  status changes and the two merge steps.
  * shard.h is the spec of the whole module.
@@ -34,6 +35,12 @@ typedef int (*cv__txn_body_fn)(cv_shard_t *s, cv_txn_t *t, void *arg);
  * CV_EIO or CV_ENOMEM; on failure nothing of the transaction is stored. */
 int cv__shard_write_txn(cv_shard_t *s, cv__txn_body_fn body, void *arg);
 
+/* Reads / writes a uint64 of `meta`.  get returns 0, CV_ENOTFOUND,
+ * CV_EDECODE (not CV_U64_SIZE bytes) or CV_EIO; put 0, CV_EFULL or
+ * CV_EIO. */
+int cv__meta_get(cv_txn_t *t, const char *name, uint64_t *v);
+int cv__meta_put(cv_txn_t *t, const char *name, uint64_t v);
+
 /* Reads a feature's counters; a missing or unreadable record reads as zero
  * (logged: only damage makes one, and --check reports it).  Returns 0 or
  * CV_EIO. */
@@ -61,7 +68,13 @@ int cv__feature_change(cv_txn_t *t, const Canvass__V1__FeatureRecord *rec, const
 /* The shard's wall clock (cv_now_ms unless a test replaced it). */
 uint64_t cv__shard_now(const cv_shard_t *s);
 
-/* ---- replies (standing.c) ------------------------------------------------- */
+/* ---- standings and replies (standing.c) ----------------------------------- */
+
+/* Builds the standings of every feature as read in t (read or write), with
+ * the trends of trend_cycle as of at_ms, and Standings.cycle = open_cycle.
+ * Returns 0 and sets *out, or CV_EIO / CV_ENOMEM. */
+int cv__standings_build(cv_shard_t *s, cv_txn_t *t, uint64_t trend_cycle, uint64_t at_ms,
+                        uint64_t open_cycle, cv_standings_t **out);
 
 /* A new reply with status OK and no result; NULL when out of memory. */
 cv_shard_reply_t *cv__reply_new(uint64_t corr);
@@ -85,10 +98,41 @@ int cv__reply_standing(cv_shard_t *s, cv_txn_t *t, cv_shard_reply_t *r,
 int cv__reply_add_voter(cv_shard_reply_t *r, const char *user, size_t ulen,
                         const cv_vote_rec_t *rec);
 
+/* Makes the reply's result the standings *st_p (taking them and nulling
+ * *st_p). */
+void cv__reply_standings(cv_shard_reply_t *r, cv_standings_t **st_p);
+
+/* Makes the reply's result the unpacked Standings *msg_p (taking it, freed
+ * with canvass__v1__standings__free_unpacked, and nulling *msg_p). */
+void cv__reply_frozen(cv_shard_reply_t *r, Canvass__V1__Standings **msg_p);
+
+/* Appends the unpacked record *rec_p to the reply's created page (taking
+ * it, even on failure, and nulling *rec_p).  Returns 0 or CV_ENOMEM. */
+int cv__reply_add_created(cv_shard_reply_t *r, Canvass__V1__FeatureRecord **rec_p);
+
+/* Makes the reply's result a CreatedPage of the records added so far. */
+void cv__reply_created(cv_shard_reply_t *r, uint64_t last, int more);
+
 /* Makes the reply's result a MergeResult of src, dst (copied), the counts
  * and the voter list.  Returns 0 or CV_ENOMEM. */
 int cv__reply_merge(cv_shard_reply_t *r, const char *src, const char *dst, uint64_t moved,
                     uint64_t kept);
+
+/* ---- cycles (closing.c) and the created index (created.c) ------------------ */
+
+/* Answers CloseCycle *req into r (see cv_shard_answer).  Returns 0 or a
+ * store error. */
+int cv__shard_answer_close(cv_shard_t *s, const Canvass__V1__CloseCycle *req, cv_shard_reply_t *r);
+
+/* Lists feature id in the created index, in the creating transaction, under
+ * the index stamp that creation stamp `stamp` gets (cv_votes.h), and moves
+ * meta "created_last".  Returns 0, CV_EINVAL (a bad id, a bug: the caller
+ * checked it), CV_EFULL or CV_EIO. */
+int cv__created_index(cv_txn_t *t, uint64_t stamp, const char *id, size_t idlen);
+
+/* Answers CreatedQuery *q from t into r (see cv_shard_answer).  Returns 0 or
+ * a store error. */
+int cv__shard_answer_created(cv_txn_t *t, const Canvass__V1__CreatedQuery *q, cv_shard_reply_t *r);
 
 /* ---- changes (lifecycle.c) ------------------------------------------------ */
 

@@ -1,6 +1,7 @@
 /* standing: what a shard reports (see shard.h): the standings of every
  * feature, one feature's standing, a page of its voters, and the reply
- * object that carries any of them, or a merge result, to the socket.
+ * object that carries any of them, or frozen standings, a page of created
+ * features or a merge result, to the socket.
  *
  * A FeatureStanding points into storage its owner keeps: the unpacked
  * record, and arrays of three counts and three trends.  For the standings
@@ -74,7 +75,7 @@ struct cv_standings {
     Canvass__V1__FeatureStanding **ptrs;
     /* while building */
     cv_shard_t *shard;
-    cv_txn_t *txn;
+    cv_txn_t *txn; /* borrowed */
     uint64_t trend_cycle, at_ms;
 };
 
@@ -104,20 +105,18 @@ static int standings_add(void *arg, const void *key, size_t klen, const void *va
     return slot_fill(st->shard, st->txn, slot, st->trend_cycle, st->at_ms);
 }
 
-/* Builds the standings of every feature with the trends of trend_cycle. */
-static int standings_build(cv_shard_t *s, uint64_t trend_cycle, cv_standings_t **out)
+int cv__standings_build(cv_shard_t *s, cv_txn_t *t, uint64_t trend_cycle, uint64_t at_ms,
+                        uint64_t open_cycle, cv_standings_t **out)
 {
     cv_standings_t *st = calloc(1, sizeof *st);
     if (!st)
         return CV_ENOMEM;
     st->shard = s;
+    st->txn = t;
     st->trend_cycle = trend_cycle;
-    st->at_ms = cv__shard_now(s);
-    int rc = cv_store_begin(s->store, 1, &st->txn);
-    if (rc == 0) {
-        rc = cv_store_iter(st->txn, CV_SHARD_FEATURES, NULL, 0, standings_add, st);
-        cv_store_abort(&st->txn);
-    }
+    st->at_ms = at_ms;
+    int rc = cv_store_iter(t, CV_SHARD_FEATURES, NULL, 0, standings_add, st);
+    st->txn = NULL;
     if (rc == 0 && !(st->ptrs = calloc(st->n ? st->n : 1, sizeof *st->ptrs)))
         rc = CV_ENOMEM;
     if (rc < 0) {
@@ -130,7 +129,7 @@ static int standings_build(cv_shard_t *s, uint64_t trend_cycle, cv_standings_t *
     }
     canvass__v1__standings__init(&st->msg);
     st->msg.shard = s->shard;
-    st->msg.cycle = s->cycle;
+    st->msg.cycle = open_cycle;
     st->msg.n_features = st->n;
     st->msg.features = st->ptrs;
     st->msg.at_ms = st->at_ms;
@@ -140,7 +139,13 @@ static int standings_build(cv_shard_t *s, uint64_t trend_cycle, cv_standings_t *
 
 int cv_shard_standings(cv_shard_t *s, cv_standings_t **out)
 {
-    return standings_build(s, s->cycle, out);
+    cv_txn_t *t = NULL;
+    int rc = cv_store_begin(s->store, 1, &t);
+    if (rc < 0)
+        return rc;
+    rc = cv__standings_build(s, t, s->cycle, cv__shard_now(s), s->cycle, out);
+    cv_store_abort(&t);
+    return rc;
 }
 
 const Canvass__V1__Standings *cv_standings_msg(const cv_standings_t *st)
@@ -165,9 +170,13 @@ void cv_standings_destroy(cv_standings_t **st_p)
 
 struct cv_shard_reply {
     Canvass__V1__TallyReply msg;
-    char *error;               /* owned; msg.error points here when set */
-    cv_standings_t *standings; /* standings / close */
-    standing_slot_t standing;  /* feature / set_status; rec owned */
+    char *error;                    /* owned; msg.error points here when set */
+    cv_standings_t *standings;      /* standings / close */
+    Canvass__V1__Standings *frozen; /* a repeated close: unpacked, owned */
+    standing_slot_t standing;       /* feature / set_status; rec owned */
+    Canvass__V1__CreatedPage created;
+    Canvass__V1__FeatureRecord **records; /* the created page's, unpacked, owned */
+    size_t nrecords, caprecords;
     Canvass__V1__MergeResult merge;
     Canvass__V1__VoterPage page;
     Canvass__V1__Voter *voters; /* merge_out votes or a voters page */
@@ -195,6 +204,11 @@ void cv__reply_clear(cv_shard_reply_t *r)
     uint64_t corr = r->msg.corr;
     free(r->error);
     cv_standings_destroy(&r->standings);
+    if (r->frozen)
+        canvass__v1__standings__free_unpacked(r->frozen, NULL);
+    for (size_t i = 0; i < r->nrecords; i++)
+        canvass__v1__feature_record__free_unpacked(r->records[i], NULL);
+    free(r->records);
     if (r->standing.rec)
         canvass__v1__feature_record__free_unpacked(r->standing.rec, NULL);
     for (size_t i = 0; i < r->nvoters; i++)
@@ -251,6 +265,54 @@ int cv__reply_standing(cv_shard_t *s, cv_txn_t *t, cv_shard_reply_t *r,
     r->msg.result_case = CANVASS__V1__TALLY_REPLY__RESULT_FEATURE;
     r->msg.feature = &r->standing.fs;
     return 0;
+}
+
+void cv__reply_standings(cv_shard_reply_t *r, cv_standings_t **st_p)
+{
+    cv_standings_destroy(&r->standings);
+    r->standings = *st_p;
+    *st_p = NULL;
+    r->msg.result_case = CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
+    r->msg.standings = &r->standings->msg;
+}
+
+void cv__reply_frozen(cv_shard_reply_t *r, Canvass__V1__Standings **msg_p)
+{
+    if (r->frozen)
+        canvass__v1__standings__free_unpacked(r->frozen, NULL);
+    r->frozen = *msg_p;
+    *msg_p = NULL;
+    r->msg.result_case = CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
+    r->msg.standings = r->frozen;
+}
+
+int cv__reply_add_created(cv_shard_reply_t *r, Canvass__V1__FeatureRecord **rec_p)
+{
+    if (r->nrecords == r->caprecords) {
+        size_t cap = r->caprecords ? r->caprecords * 2 : 16;
+        Canvass__V1__FeatureRecord **p = realloc(r->records, cap * sizeof *p);
+        if (!p) {
+            canvass__v1__feature_record__free_unpacked(*rec_p, NULL);
+            *rec_p = NULL;
+            return CV_ENOMEM;
+        }
+        r->records = p;
+        r->caprecords = cap;
+    }
+    r->records[r->nrecords++] = *rec_p;
+    *rec_p = NULL;
+    return 0;
+}
+
+void cv__reply_created(cv_shard_reply_t *r, uint64_t last, int more)
+{
+    canvass__v1__created_page__init(&r->created);
+    r->created.n_features = r->nrecords;
+    r->created.features = r->records;
+    r->created.last = last;
+    r->created.more = more != 0;
+    r->msg.result_case = CANVASS__V1__TALLY_REPLY__RESULT_CREATED;
+    r->msg.created = &r->created;
 }
 
 /* Points the voter pointers at the voters (after the array stops moving). */
@@ -428,27 +490,14 @@ static int answer_voters(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__VotersQu
     return 0;
 }
 
-/* Closes the cycle when asked to, then takes the standings.  The standings
- * answering a close carry the trend of the cycle closed: the one that was
- * open, or the one named when it is an older one being closed again. */
-static int answer_standings(cv_shard_t *s, const Canvass__V1__TallyRequest *req,
-                            cv_shard_reply_t *r)
+/* The live standings, as of one read transaction. */
+static int answer_standings(cv_shard_t *s, cv_shard_reply_t *r)
 {
-    uint64_t trend_cycle = s->cycle;
-    if (req->op_case == CANVASS__V1__TALLY_REQUEST__OP_CLOSE) {
-        const Canvass__V1__CloseCycle *c = req->close;
-        if (c->cycle < trend_cycle)
-            trend_cycle = c->cycle;
-        int rc = cv_shard_close_cycle(s, c->cycle, c->opened_at_ms);
-        if (rc < 0)
-            return cv__reply_fail(r, CV_ST_INTERNAL, "closing cycle %llu failed: %s",
-                                  (unsigned long long)c->cycle, cv_strerror(rc));
-    }
-    int rc = standings_build(s, trend_cycle, &r->standings);
+    cv_standings_t *st = NULL;
+    int rc = cv_shard_standings(s, &st);
     if (rc < 0)
         return rc;
-    r->msg.result_case = CANVASS__V1__TALLY_REPLY__RESULT_STANDINGS;
-    r->msg.standings = &r->standings->msg;
+    cv__reply_standings(r, &st);
     return 0;
 }
 
@@ -457,22 +506,26 @@ int cv_shard_answer(cv_shard_t *s, const Canvass__V1__TallyRequest *req, cv_shar
     int op = req->op_case;
     if (op != CANVASS__V1__TALLY_REQUEST__OP_CLOSE &&
         op != CANVASS__V1__TALLY_REQUEST__OP_STANDINGS &&
-        op != CANVASS__V1__TALLY_REQUEST__OP_FEATURE && op != CANVASS__V1__TALLY_REQUEST__OP_VOTERS)
+        op != CANVASS__V1__TALLY_REQUEST__OP_FEATURE &&
+        op != CANVASS__V1__TALLY_REQUEST__OP_VOTERS && op != CANVASS__V1__TALLY_REQUEST__OP_CREATED)
         return CV_EINVAL;
     cv_shard_reply_t *r = cv__reply_new(req->corr);
     if (!r)
         return CV_ENOMEM;
     int rc;
-    if (op == CANVASS__V1__TALLY_REQUEST__OP_CLOSE ||
-        op == CANVASS__V1__TALLY_REQUEST__OP_STANDINGS) {
-        rc = answer_standings(s, req, r);
+    if (op == CANVASS__V1__TALLY_REQUEST__OP_CLOSE) {
+        rc = cv__shard_answer_close(s, req->close, r);
+    } else if (op == CANVASS__V1__TALLY_REQUEST__OP_STANDINGS) {
+        rc = answer_standings(s, r);
     } else {
         cv_txn_t *t = NULL;
         rc = cv_store_begin(s->store, 1, &t);
-        if (rc == 0)
-            rc = op == CANVASS__V1__TALLY_REQUEST__OP_FEATURE
-                     ? answer_feature(s, t, req->feature, r)
-                     : answer_voters(s, t, req->voters, r);
+        if (rc == 0 && op == CANVASS__V1__TALLY_REQUEST__OP_FEATURE)
+            rc = answer_feature(s, t, req->feature, r);
+        else if (rc == 0 && op == CANVASS__V1__TALLY_REQUEST__OP_VOTERS)
+            rc = answer_voters(s, t, req->voters, r);
+        else if (rc == 0)
+            rc = cv__shard_answer_created(t, req->created, r);
         cv_store_abort(&t);
     }
     if (rc < 0) {
