@@ -370,8 +370,7 @@ void cv_rank_prev_destroy(cv_rank_prev_t **p_p)
 }
 
 /* The slot holding id, or the empty slot where it would go. */
-static prev_slot_t *prev_find(const cv_rank_prev_t *p, const char *id, size_t idlen,
-                              uint64_t hash)
+static prev_slot_t *prev_find(const cv_rank_prev_t *p, const char *id, size_t idlen, uint64_t hash)
 {
     for (size_t i = hash & p->mask;; i = (i + 1) & p->mask) {
         prev_slot_t *s = &p->slots[i];

@@ -533,9 +533,8 @@ static void test_build_parts_and_table(void **state)
                             st("B", 3, 0, 3, 5), st("D", 0, 0, 0, 1), st("E", 2, 1, 3, 2)};
     all[3].title = "second B";
     cv_ranking_t *rp;
-    Canvass__V1__RankedList *prev = build(&rp, (cv_standing_t[]){st("C", 9, 0, 9, 0),
-                                                                st("A", 1, 0, 1, 0)},
-                                          2, CV_RANK_SCORE, NULL);
+    Canvass__V1__RankedList *prev = build(
+        &rp, (cv_standing_t[]){st("C", 9, 0, 9, 0), st("A", 1, 0, 1, 0)}, 2, CV_RANK_SCORE, NULL);
     cv_rank_prev_t *t = cv_rank_prev_new(prev->n_entries);
     assert_int_equal(cv_rank_prev_add(t, prev->entries, prev->n_entries), 0);
 

@@ -92,8 +92,8 @@ static uint8_t *do_ranked(pub_cycles_t *c, const Canvass__V1__RankedQuery *q, si
      * entries' own fields (cv_rank_reorder), exactly as a close would have
      * built it in that order (lists.h). */
     pub_ranked_t r;
-    cv_status_t st = pub_cycles_ranked(c, kind == CYCLE_LIVE ? 0 : cycle, order, q->limit, &r, err,
-                                       sizeof err);
+    cv_status_t st =
+        pub_cycles_ranked(c, kind == CYCLE_LIVE ? 0 : cycle, order, q->limit, &r, err, sizeof err);
     if (st != CV_ST_OK)
         return pub_reply_error(st, err, len);
     uint8_t *out = ranked_reply(&r, len);

@@ -174,9 +174,8 @@ static cv_status_t rank_now(pub_cycles_t *c, uint64_t close_at, cv_rank_order_t 
     rn->nshards = pub_shards_count(c->shards);
     double t0 = mono_ms();
     int close = close_at != 0;
-    cv_status_t st =
-        pub_shards_gather_standings(c->shards, close ? c->meta.open : 0, close_at,
-                                    c->cfg.shard_timeout_ms, rn->replies, err, errlen);
+    cv_status_t st = pub_shards_gather_standings(c->shards, close ? c->meta.open : 0, close_at,
+                                                 c->cfg.shard_timeout_ms, rn->replies, err, errlen);
     if (st != CV_ST_OK)
         return st;
     rn->gather_ms = mono_ms() - t0;
@@ -400,7 +399,8 @@ cv_status_t pub_cycles_ranked(pub_cycles_t *c, uint64_t cycle, cv_rank_order_t o
             return CV_ST_NOT_FOUND;
         }
         if (rc == CV_EDECODE) {
-            snprintf(err, errlen, "the list of cycle %llu is undecodable", (unsigned long long)cycle);
+            snprintf(err, errlen, "the list of cycle %llu is undecodable",
+                     (unsigned long long)cycle);
             return CV_ST_INTERNAL;
         }
         if (rc < 0) {

@@ -31,8 +31,8 @@
 
 #include "cv_bus.h"
 #include "cv_codec.h"
-#include "cv_sched.h"
 #include "cv_rank.h"
+#include "cv_sched.h"
 #include "history.h"
 #include "lists.h"
 #include "shards.h"

@@ -8,8 +8,8 @@
  *
  * A list in an order other than score is built from the score list by
  * unpacking it (protobuf-c), re-sorting the entries, filling prev_rank and
- * packing it again: the cost of a first pull in that order, paid once per
- * kept cycle and order. */
+ * packing it again (wire.h): the cost of a first pull in that order, paid
+ * once per kept cycle and order. */
 #include "lists.h"
 #include "cv_err.h"
 #include "cv_log.h"
@@ -152,15 +152,15 @@ static int compute_order(pub_lists_t *ls, const pub_list_t *score, cv_rank_order
                    (unsigned long long)score->cycle - 1, cv_rank_order_name(order),
                    cv_strerror(prc));
     }
-    uint8_t *buf = NULL;
-    size_t len = 0;
     if (rc == 0) {
         cv_rank_fill_prev_with(l->entries, l->n_entries, prev);
         char *stored_order = l->order;
         l->order = (char *)cv_rank_order_name(order);
-        buf = cv_codec_pack(&l->base, &len);
+        pub_list_t x = {.cycle = score->cycle, .order = order};
+        rc = pub_wire_list_pack(l, &x.buf, &x.len, &x.idx);
         l->order = stored_order; /* the unpacked message frees what it owns */
-        rc = buf ? pub_list_set(into, score->cycle, order, buf, len) : CV_ENOMEM;
+        if (rc == 0)
+            *into = x;
     }
     canvass__v1__ranked_list__free_unpacked(l, NULL);
     return rc;
@@ -225,8 +225,8 @@ static int ranks_of(pub_lists_t *ls, uint64_t cycle, cv_rank_order_t order,
     cv_rank_prev_destroy(&ls->owner_ranks);
     if (ls->ranks_owner)
         canvass__v1__ranked_list__free_unpacked(ls->ranks_owner, NULL);
-    ls->ranks_owner = canvass__v1__ranked_list__unpack(NULL, ls->scratch_ranks.len,
-                                                       ls->scratch_ranks.buf);
+    ls->ranks_owner =
+        canvass__v1__ranked_list__unpack(NULL, ls->scratch_ranks.len, ls->scratch_ranks.buf);
     if (!ls->ranks_owner)
         return CV_EDECODE;
     Canvass__V1__RankedList *l = ls->ranks_owner;

@@ -31,7 +31,7 @@
 /* Where an exchange puts shard i's answer: one of the two, by the
  * exchange's kind. */
 typedef struct {
-    Canvass__V1__TallyReply **full;  /* decoded whole (protobuf-c) */
+    Canvass__V1__TallyReply **full;   /* decoded whole (protobuf-c) */
     pub_wire_standings_t **standings; /* decoded for ranking (wire.h) */
 } slot_t;
 
@@ -189,7 +189,8 @@ static int take_replies(pub_shards_t *sh, int i, uint64_t corr, slot_t slot)
                    "msg=\"dropped shard message\" shard=%d reason=undecodable bytes=%zu", i,
                    parts.size[0]);
             rc = -1;
-        } else if (h.corr == corr && (slot.full ? !*slot.full : slot.standings && !*slot.standings)) {
+        } else if (h.corr == corr &&
+                   (slot.full ? !*slot.full : slot.standings && !*slot.standings)) {
             rc = decode_into(i, parts.data[0], parts.size[0], slot);
         } else if (slot.standings != &sh->held[i] && holds(sh, i, &h)) {
             rc = decode_into(i, parts.data[0], parts.size[0], (slot_t){NULL, &sh->held[i]});
@@ -197,8 +198,8 @@ static int take_replies(pub_shards_t *sh, int i, uint64_t corr, slot_t slot)
                 cv_log(CV_LOG_INFO, "msg=\"late answer to a close held\" shard=%d cycle=%llu", i,
                        (unsigned long long)sh->held_cycle);
         } else {
-            cv_log(CV_LOG_DEBUG, "msg=\"dropped stale shard reply\" shard=%d corr=%llu want=%llu", i,
-                   (unsigned long long)h.corr, (unsigned long long)corr);
+            cv_log(CV_LOG_DEBUG, "msg=\"dropped stale shard reply\" shard=%d corr=%llu want=%llu",
+                   i, (unsigned long long)h.corr, (unsigned long long)corr);
             rc = -1;
         }
         cv_parts_free(&parts);

@@ -118,8 +118,18 @@ typedef struct {
     size_t ntags, tagcap;
 } dec_t;
 
-enum { FR_ID = 1, FR_TITLE = 2, FR_BODY = 3, FR_TAGS = 4, FR_AUTHOR = 5, FR_CREATED = 6,
-       FR_STATUS = 7, FR_RELEASE = 8, FR_MERGED_INTO = 9, FR_HISTORY = 10 };
+enum {
+    FR_ID = 1,
+    FR_TITLE = 2,
+    FR_BODY = 3,
+    FR_TAGS = 4,
+    FR_AUTHOR = 5,
+    FR_CREATED = 6,
+    FR_STATUS = 7,
+    FR_RELEASE = 8,
+    FR_MERGED_INTO = 9,
+    FR_HISTORY = 10
+};
 
 static int dec_tag_push(dec_t *d, const uint8_t *data, size_t len)
 {
@@ -175,7 +185,8 @@ static int dec_record(dec_t *d, cv_standing_t *s, const uint8_t *buf, size_t len
                 s->status = str;
             break;
         case FR_CREATED:
-            if ((rc = rd_expect(&r, wt, WT_VARINT, 0)) < 0 || (rc = rd_varint(&r, &s->created_ms)) < 0)
+            if ((rc = rd_expect(&r, wt, WT_VARINT, 0)) < 0 ||
+                (rc = rd_varint(&r, &s->created_ms)) < 0)
                 return rc;
             break;
         case FR_BODY:

@@ -59,16 +59,16 @@ int pub_wire_reply_head(const uint8_t *buf, size_t len, pub_wire_head_t *head);
 typedef struct pub_wire_arena pub_wire_arena_t;
 typedef struct {
     pub_wire_head_t head;
-    const char *error;         /* TallyReply.error; "" when none */
-    uint32_t shard;            /* Standings.shard, .cycle, .at_ms (0 without standings) */
+    const char *error; /* TallyReply.error; "" when none */
+    uint32_t shard;    /* Standings.shard, .cycle, .at_ms (0 without standings) */
     uint64_t cycle, at_ms;
-    cv_standing_t *features;   /* n_features standings, in the order sent */
+    cv_standing_t *features; /* n_features standings, in the order sent */
     size_t n_features;
     /* NULL, or why these standings cannot be ranked although they decode,
      * e.g. "a standing without a feature" or "4/3/3 tier counts for feature
      * 'f1', at most 3": the first such standing's. */
     const char *problem;
-    pub_wire_arena_t *arena;   /* every string and array above */
+    pub_wire_arena_t *arena; /* every string and array above */
 } pub_wire_standings_t;
 
 /* Decodes the TallyReply in buf[0..len) for ranking: its envelope, error
@@ -130,8 +130,8 @@ int pub_wire_entry_bytes(const uint8_t *buf, const pub_wire_list_t *idx, size_t 
 
 /* Reads entry i's rank and feature id (borrowed from buf, not
  * NUL-terminated) without decoding the rest.  Returns 0 or CV_EDECODE. */
-int pub_wire_entry_key(const uint8_t *buf, const pub_wire_list_t *idx, size_t i,
-                       const char **id, size_t *idlen, uint32_t *rank);
+int pub_wire_entry_key(const uint8_t *buf, const pub_wire_list_t *idx, size_t i, const char **id,
+                       size_t *idlen, uint32_t *rank);
 
 /* Adds the rank of every entry of the indexed list to prev, keyed by feature
  * id (borrowed from buf, which must outlive prev).  Returns 0, CV_EDECODE

@@ -3,8 +3,8 @@
  * entry by its length: a summary or the offsets of 100 000 entries cost a
  * millisecond or two.  The packer sizes each entry once, then writes it;
  * protobuf-c sizes every entry again while packing it. */
-#include "wire.h"
 #include "cv_err.h"
+#include "wire.h"
 #include "wire_priv.h"
 
 #include <stdlib.h>
@@ -13,8 +13,15 @@
 /* ---- ranked lists ------------------------------------------------------------------------ */
 
 /* RankedList and RankedEntry fields. */
-enum { RL_CYCLE = 1, RL_OPENED = 2, RL_CLOSED = 3, RL_ORDER = 4, RL_ENTRIES = 5, RL_TOTAL = 6,
-       RL_SCHEDULED = 7 };
+enum {
+    RL_CYCLE = 1,
+    RL_OPENED = 2,
+    RL_CLOSED = 3,
+    RL_ORDER = 4,
+    RL_ENTRIES = 5,
+    RL_TOTAL = 6,
+    RL_SCHEDULED = 7
+};
 enum { RE_RANK = 1, RE_ID = 2 };
 
 /* One walk over the top level.  Fills the scalars, n and the layout; writes
@@ -302,11 +309,15 @@ int pub_wire_list_pack(const Canvass__V1__RankedList *l, uint8_t **buf, size_t *
     if (unknown)
         return pack_generic(l, buf, len, idx);
 
-    pub_wire_list_t x = {.cycle = l->cycle, .opened_at_ms = l->opened_at_ms,
-                         .closed_at_ms = l->closed_at_ms, .scheduled_at_ms = l->scheduled_at_ms,
-                         .total_votes = l->total_votes, .n = l->n_entries};
+    pub_wire_list_t x = {.cycle = l->cycle,
+                         .opened_at_ms = l->opened_at_ms,
+                         .closed_at_ms = l->closed_at_ms,
+                         .scheduled_at_ms = l->scheduled_at_ms,
+                         .total_votes = l->total_votes,
+                         .n = l->n_entries};
     uint32_t *sizes = NULL;
-    if (x.n && (!(sizes = malloc(x.n * sizeof *sizes)) || !(x.ends = malloc(x.n * sizeof *x.ends)))) {
+    if (x.n &&
+        (!(sizes = malloc(x.n * sizeof *sizes)) || !(x.ends = malloc(x.n * sizeof *x.ends)))) {
         free(sizes);
         return CV_ENOMEM;
     }
