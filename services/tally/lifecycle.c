@@ -31,29 +31,6 @@ static int settable_status(const char *status)
     return 0;
 }
 
-/* Checks a feature id field; fills r with INVALID when bad. */
-static int id_ok(cv_shard_reply_t *r, const char *field, const char *id)
-{
-    if (cv_feature_id_valid(id, strlen(id)))
-        return 1;
-    cv__reply_fail(r, CV_ST_INVALID, "%s must be 1-%d bytes of [A-Za-z0-9_-]", field,
-                   CV_FEATURE_ID_MAX);
-    return 0;
-}
-
-/* Reads the feature a change is about; fills r with NOT_FOUND or INTERNAL
- * when it cannot be had.  Returns 0 (see *rec) or a store error. */
-static int change_feature(cv_txn_t *t, cv_shard_reply_t *r, const char *id,
-                          Canvass__V1__FeatureRecord **rec)
-{
-    *rec = NULL;
-    int rc = cv__feature_get(t, id, strlen(id), rec);
-    if (rc == CV_ENOTFOUND)
-        return cv__reply_fail(r, CV_ST_NOT_FOUND, "no feature '%s'", id);
-    if (rc == CV_EDECODE)
-        return cv__reply_fail(r, CV_ST_INTERNAL, "the record of feature '%s' is unreadable", id);
-    return rc;
-}
 
 static int is_merged(const Canvass__V1__FeatureRecord *rec)
 {
@@ -65,7 +42,7 @@ static int is_merged(const Canvass__V1__FeatureRecord *rec)
 int cv__shard_set_status(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__SetStatus *req,
                          cv_shard_reply_t *r)
 {
-    if (!id_ok(r, "set_status.feature_id", req->feature_id))
+    if (!cv__id_ok(r, "set_status.feature_id", req->feature_id))
         return 0;
     if (!strcmp(req->status, "merged"))
         return cv__reply_fail(r, CV_ST_INVALID, "status 'merged' is set only by merging");
@@ -82,7 +59,7 @@ int cv__shard_set_status(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__SetStatu
                               CV_SHARD_RELEASE_MAX);
 
     Canvass__V1__FeatureRecord *rec;
-    int rc = change_feature(t, r, req->feature_id, &rec);
+    int rc = cv__reply_feature(t, r, req->feature_id, &rec);
     if (rc < 0 || !rec)
         return rc;
     uint64_t now = cv__shard_now(s);
@@ -137,12 +114,12 @@ static int collect_vote(void *arg, const void *key, size_t klen, const void *val
 int cv__shard_merge_out(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeOut *req,
                         cv_shard_reply_t *r)
 {
-    if (!id_ok(r, "merge_out.src", req->src) || !id_ok(r, "merge_out.dst", req->dst))
+    if (!cv__id_ok(r, "merge_out.src", req->src) || !cv__id_ok(r, "merge_out.dst", req->dst))
         return 0;
     if (!strcmp(req->src, req->dst))
         return cv__reply_fail(r, CV_ST_INVALID, "cannot merge feature '%s' into itself", req->src);
     Canvass__V1__FeatureRecord *rec;
-    int rc = change_feature(t, r, req->src, &rec);
+    int rc = cv__reply_feature(t, r, req->src, &rec);
     if (rc < 0 || !rec)
         return rc;
     if (is_merged(rec) && strcmp(rec->merged_into, req->dst) != 0) {
@@ -259,14 +236,14 @@ static int merge_one(cv_txn_t *t, const char *dst, size_t dlen, const Canvass__V
 int cv__shard_merge_in(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeIn *req,
                        cv_shard_reply_t *r)
 {
-    if (!id_ok(r, "merge_in.dst", req->dst) || !id_ok(r, "merge_in.src", req->src))
+    if (!cv__id_ok(r, "merge_in.dst", req->dst) || !cv__id_ok(r, "merge_in.src", req->src))
         return 0;
     if (!strcmp(req->src, req->dst))
         return cv__reply_fail(r, CV_ST_INVALID, "cannot merge feature '%s' into itself", req->src);
     if (!moved_votes_ok(req, r))
         return 0;
     Canvass__V1__FeatureRecord *rec;
-    int rc = change_feature(t, r, req->dst, &rec);
+    int rc = cv__reply_feature(t, r, req->dst, &rec);
     if (rc < 0 || !rec)
         return rc;
     if (is_merged(rec)) {

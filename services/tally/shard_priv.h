@@ -145,4 +145,9 @@ int cv__shard_merge_out(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeOut 
 int cv__shard_merge_in(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__MergeIn *req,
                        cv_shard_reply_t *r);
 
+/* standing.c: shared checks of the requests about one feature. */
+int cv__id_ok(cv_shard_reply_t *r, const char *field, const char *id);
+int cv__reply_feature(cv_txn_t *t, cv_shard_reply_t *r, const char *id,
+                      Canvass__V1__FeatureRecord **rec);
+
 #endif

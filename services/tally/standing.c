@@ -372,8 +372,8 @@ int cv__reply_merge(cv_shard_reply_t *r, const char *src, const char *dst, uint6
 
 /* ---- queries -------------------------------------------------------------- */
 
-/* Checks a feature id field of a query; fills r with INVALID when bad. */
-static int id_ok(cv_shard_reply_t *r, const char *field, const char *id)
+/* Checks a feature id field of a request; fills r with INVALID when bad. */
+int cv__id_ok(cv_shard_reply_t *r, const char *field, const char *id)
 {
     if (cv_feature_id_valid(id, strlen(id)))
         return 1;
@@ -382,9 +382,9 @@ static int id_ok(cv_shard_reply_t *r, const char *field, const char *id)
     return 0;
 }
 
-/* Looks the feature up for a query; fills r with NOT_FOUND or INTERNAL when
- * it cannot be had.  Returns 0 (see *rec) or a store error. */
-static int query_feature(cv_txn_t *t, cv_shard_reply_t *r, const char *id,
+/* Reads the feature a request is about; fills r with NOT_FOUND or INTERNAL
+ * when it cannot be had.  Returns 0 (see *rec) or a store error. */
+int cv__reply_feature(cv_txn_t *t, cv_shard_reply_t *r, const char *id,
                          Canvass__V1__FeatureRecord **rec)
 {
     *rec = NULL;
@@ -399,10 +399,10 @@ static int query_feature(cv_txn_t *t, cv_shard_reply_t *r, const char *id,
 static int answer_feature(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__FeatureQuery *q,
                           cv_shard_reply_t *r)
 {
-    if (!id_ok(r, "feature.feature_id", q->feature_id))
+    if (!cv__id_ok(r, "feature.feature_id", q->feature_id))
         return 0;
     Canvass__V1__FeatureRecord *rec;
-    int rc = query_feature(t, r, q->feature_id, &rec);
+    int rc = cv__reply_feature(t, r, q->feature_id, &rec);
     if (rc < 0 || !rec)
         return rc;
     return cv__reply_standing(s, t, r, &rec, s->cycle, cv__shard_now(s));
@@ -443,14 +443,14 @@ static int voters_visit(void *arg, const void *key, size_t klen, const void *val
 static int answer_voters(cv_shard_t *s, cv_txn_t *t, const Canvass__V1__VotersQuery *q,
                          cv_shard_reply_t *r)
 {
-    if (!id_ok(r, "voters.feature_id", q->feature_id))
+    if (!cv__id_ok(r, "voters.feature_id", q->feature_id))
         return 0;
     size_t alen = strlen(q->after);
     if (alen > CV_USER_ID_MAX)
         return cv__reply_fail(r, CV_ST_INVALID, "voters.after must be at most %d bytes",
                               CV_USER_ID_MAX);
     Canvass__V1__FeatureRecord *rec;
-    int rc = query_feature(t, r, q->feature_id, &rec);
+    int rc = cv__reply_feature(t, r, q->feature_id, &rec);
     if (rc < 0 || !rec)
         return rc;
     canvass__v1__feature_record__free_unpacked(rec, NULL);
