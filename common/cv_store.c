@@ -236,3 +236,13 @@ size_t cv_store_count(cv_txn_t *t, int table)
         return 0;
     return st.ms_entries;
 }
+
+int cv_store_clear(cv_txn_t *t, int table)
+{
+    int rc = mdb_drop(t->txn, t->store->dbi[table], 0);
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+        mdb_txn_abort(t->txn); /* as in cv_store_put */
+        t->txn = NULL;
+    }
+    return translate(rc, "clear");
+}

@@ -85,4 +85,8 @@ int cv_store_iter(cv_txn_t *t, int table, const void *from, size_t flen, cv_stor
 /* Number of entries in a table. */
 size_t cv_store_count(cv_txn_t *t, int table);
 
+/* Deletes every entry of a table (write transaction).  Returns 0, CV_EFULL
+ * (abort, grow, retry) or CV_EIO. */
+int cv_store_clear(cv_txn_t *t, int table);
+
 #endif

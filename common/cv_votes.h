@@ -1,6 +1,6 @@
 /* cv_votes: the on-disk records of a tally shard and the vote-is-state rule.
  *
- * A shard's LMDB environment (DESIGN B1) holds seven tables:
+ * A shard's LMDB environment (DESIGN B1) holds eight tables:
  *
  *   votes     key  feature_id bytes, one '\0', user_id bytes
  *             val  cv_vote_rec_t, CV_VOTE_REC_SIZE bytes:
@@ -24,6 +24,11 @@
  *   created   key  index stamp, uint64 big-endian, then feature_id bytes
  *                  (cv_created_key_make)
  *             val  empty
+ *   log       key  record number, uint64 big-endian, from 1 after each
+ *                  indexing
+ *             val  one committed group's votes, not yet written to votes,
+ *                  tallies and trends (format in services/tally/overlay.c);
+ *                  empty whenever the shard is stopped cleanly or idle
  *   meta      key  "shard" | "shards" | "cycle" | "opened_ms" | "schema" |
  *                  "created_last"
  *             val  uint64 little-endian (CV_U64_SIZE bytes); opened_ms is
@@ -70,7 +75,9 @@
  * created tables and meta "created_last"; an older store is read as is (a
  * repeated close of a cycle closed before the upgrade finds no frozen
  * standings, and features created before it are not in the index) and
- * marked schema 3 when opened.
+ * marked schema 3 when opened.  Schema 4 added the log table; an older
+ * store has no log to replay and is marked schema 4 when opened (so an
+ * older binary, which would ignore the log, refuses it).
  */
 #ifndef CV_VOTES_H
 #define CV_VOTES_H
@@ -88,7 +95,7 @@
 #define CV_BE64_SIZE 8
 #define CV_VOTE_KEY_MAX (CV_FEATURE_ID_MAX + 1 + CV_USER_ID_MAX)
 #define CV_CREATED_KEY_MAX (CV_BE64_SIZE + CV_FEATURE_ID_MAX)
-#define CV_VOTES_SCHEMA 3    /* the layout above; meta "schema" */
+#define CV_VOTES_SCHEMA 4    /* the layout above; meta "schema" */
 #define CV_TREND_REBASE 32.0 /* largest weight exponent before a rebase */
 
 typedef struct {

@@ -257,7 +257,7 @@ static void test_close_without_frozen(void **state)
     uint64_t schema = 0;
     assert_int_equal(cv_store_get(t, CV_SHARD_META, "schema", 6, &val, &vlen), 0);
     assert_int_equal(cv_u64_decode(val, vlen, &schema), 0);
-    assert_int_equal(schema, 3);
+    assert_int_equal(schema, CV_VOTES_SCHEMA);
     cv_store_abort(&t);
     cv_store_close(&store);
     reopen(fx);

@@ -97,6 +97,10 @@ static int close_body(cv_shard_t *s, cv_txn_t *t, void *argp)
  * already closed.  Returns 0 or a store error (nothing changed). */
 static int close_open(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms, cv_standings_t **st)
 {
+    /* The logged votes belong to the cycle being closed. */
+    int rc = cv__overlay_settle(s);
+    if (rc < 0)
+        return rc;
     uint64_t now = cv__shard_now(s);
     close_arg_t a = {.cycle = cycle,
                      .next = cycle == UINT64_MAX ? cycle : cycle + 1,
@@ -106,7 +110,7 @@ static int close_open(cv_shard_t *s, uint64_t cycle, uint64_t opened_at_ms, cv_s
         *st = NULL;
     if (a.next <= s->cycle)
         return 0; /* already closed */
-    int rc = cv__shard_write_txn(s, close_body, &a);
+    rc = cv__shard_write_txn(s, close_body, &a);
     if (rc < 0) {
         cv_standings_destroy(&a.st);
         return rc;

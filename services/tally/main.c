@@ -35,7 +35,7 @@
 
 /* ---- configuration --------------------------------------------------------- */
 
-static long opt_shard, opt_shards, opt_batch_max, opt_map_mib, opt_half_life;
+static long opt_shard, opt_shards, opt_batch_max, opt_map_mib, opt_half_life, opt_index_batch;
 static char *opt_bind, *opt_data, *opt_durability, *opt_log_level, *opt_http;
 static int opt_check, opt_dump_votes;
 
@@ -54,6 +54,8 @@ static cv_config_opt_t options[] = {
      "initial LMDB map size in MiB (grown when full)"},
     {"half-life", CV_CFG_INT, "259200", 1, 315360000, &opt_half_life,
      "trending half-life in seconds (default 3 days)"},
+    {"index-batch", CV_CFG_INT, "100000", 0, 10000000, &opt_index_batch,
+     "logged votes written to the votes table at once (0: no vote log, docs/STORAGE.md)"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
     {"http", CV_CFG_STR, "127.0.0.1:7782", 0, 0, &opt_http,
      "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
@@ -72,6 +74,8 @@ static const char usage[] = "canvass-tally [options]   (serve one shard)\n"
 #define READER_CHECK_MS 60000
 /* How long one wait for messages lasts, so signals and timers are seen. */
 #define WAIT_MS 1000
+/* After this long without a write the vote log is indexed (shard.h). */
+#define IDLE_INDEX_MS 1000
 /* After a stop signal, at most this many more turns serve what is queued. */
 #define STOP_DRAIN_TURNS 8
 
@@ -87,6 +91,7 @@ typedef struct {
     msg_t *msgs;            /* batch_max slots for one drain */
     cv_shard_job_t *jobs;   /* the drain's writes */
     size_t *job_msg;        /* jobs[j] came from msgs[job_msg[j]] */
+    uint64_t last_write_us; /* when the last group committed (monotonic) */
 } server_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -257,6 +262,7 @@ static void commit_group(server_t *sv, size_t njobs)
     uint64_t t0 = monotonic_us();
     int rc = cv_shard_apply(sv->shard, sv->jobs, njobs);
     uint64_t t1 = monotonic_us();
+    sv->last_write_us = t1;
     size_t cmds = 0;
     for (size_t j = 0; j < njobs; j++) {
         cv_shard_job_t *job = &sv->jobs[j];
@@ -371,6 +377,11 @@ static int serve_loop(server_t *sv)
     while (!stop_signal) {
         if (serve_turn(sv, WAIT_MS) < 0)
             return CV_EIO;
+        /* Queries keep coming when writes stop (publish polls): idle means
+         * no write for a while. */
+        if (monotonic_us() - sv->last_write_us > IDLE_INDEX_MS * 1000ULL &&
+            cv_shard_idle(sv->shard) < 0)
+            cv_log(CV_LOG_WARN, "msg=\"indexing the vote log failed; retried when idle\"");
         cv_metric_set(m_open_cycle, cv_shard_cycle(sv->shard));
         if (monotonic_us() >= next_reader_check) {
             int cleared = cv_shard_reader_check(sv->shard);
@@ -423,6 +434,8 @@ static int serve(cv_durability_t durability)
         return 1;
     }
     cv_shard_set_half_life(sv.shard, (uint64_t)opt_half_life * 1000);
+    if ((rc = cv_shard_set_index_batch(sv.shard, (size_t)opt_index_batch)) < 0)
+        cv_log(CV_LOG_WARN, "msg=\"indexing the vote log failed\" err=\"%s\"", cv_strerror(rc));
 
     int status = 1;
     cv_bus_t *bus = cv_bus_new();
@@ -449,9 +462,10 @@ static int serve(cv_durability_t durability)
 
     cv_log(CV_LOG_INFO,
            "msg=started bind=%s data=%s shards=%ld cycle=%llu durability=%s batch_max=%zu "
-           "map_bytes=%zu half_life_s=%ld",
+           "map_bytes=%zu half_life_s=%ld index_batch=%ld",
            opt_bind, opt_data, opt_shards, (unsigned long long)cv_shard_cycle(sv.shard),
-           opt_durability, sv.batch_max, (size_t)opt_map_mib << 20, opt_half_life);
+           opt_durability, sv.batch_max, (size_t)opt_map_mib << 20, opt_half_life,
+           opt_index_batch);
     if (serve_loop(&sv) == 0)
         status = 0;
     else

@@ -11,7 +11,11 @@
  * refuse votes on missing or closed features and redirect those on merged
  * ones), the vote itself, the feature's counters, which are only ever
  * changed through cv_counts_move() so that they always equal a recount of
- * the votes, and its trend gains, which follow the same changes.
+ * the votes, and its trend gains, which follow the same changes.  With the
+ * vote log on (the default), a group of only votes and creates writes its
+ * votes as one log record and keeps their effect in the overlay instead
+ * (overlay.c); a group holding a status change or merge first settles the
+ * overlay and then writes straight to the tables.
  */
 #include "cv_err.h"
 #include "cv_hash.h"
@@ -27,8 +31,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const cv_shard_tables[CV_SHARD_NTABLES] = {"votes",  "features", "tallies", "meta",
-                                                       "trends", "closed",   "created"};
+const char *const cv_shard_tables[CV_SHARD_NTABLES] = {
+    "votes", "features", "tallies", "meta", "trends", "closed", "created", "log"};
 
 /* LMDB also reports a transaction that dirtied too many pages as a full map,
  * which no amount of growing cures: past this many doublings for one
@@ -285,15 +289,28 @@ int cv_shard_open(const char *dir, uint32_t shard, uint32_t shards, cv_durabilit
     s->shards = shards;
     s->durability = durability;
     s->half_life_ms = CV_SHARD_HALF_LIFE_MS;
+    s->index_batch = CV_SHARD_INDEX_BATCH;
+    if (cv__overlay_init(s) < 0) {
+        cv__overlay_free(s);
+        free(s);
+        return CV_ENOMEM;
+    }
     s->store = cv_store_open(dir, cv_shard_tables, CV_SHARD_NTABLES, durability, map_bytes);
     if (!s->store) {
+        cv__overlay_free(s);
         free(s);
         return CV_EIO;
     }
     open_arg_t arg = {dir, why, whylen};
     int rc = cv__shard_write_txn(s, meta_init, &arg);
+    if (rc == 0) {
+        /* Whatever the log holds was acknowledged: index it now. */
+        s->ov_stale = 1;
+        rc = cv__overlay_settle(s);
+    }
     if (rc < 0) {
         cv_store_close(&s->store);
+        cv__overlay_free(s);
         free(s);
         return rc;
     }
@@ -306,9 +323,13 @@ void cv_shard_close(cv_shard_t **shard_p)
     if (!shard_p || !*shard_p)
         return;
     cv_shard_t *s = *shard_p;
+    if (cv__overlay_settle(s) < 0)
+        cv_log(CV_LOG_ERROR, "msg=\"indexing the vote log at close failed; it is replayed at "
+                             "the next open\"");
     if (s->durability == CV_DURABLE_OS && cv_store_sync(s->store) < 0)
         cv_log(CV_LOG_ERROR, "msg=\"final sync failed\"");
     cv_store_close(&s->store);
+    cv__overlay_free(s);
     free(s);
     *shard_p = NULL;
 }
@@ -334,6 +355,17 @@ void cv_shard_set_clock(cv_shard_t *s, uint64_t (*now_ms)(void))
     s->now_ms = now_ms;
 }
 
+int cv_shard_set_index_batch(cv_shard_t *s, size_t votes)
+{
+    s->index_batch = votes;
+    return cv__overlay_settle(s);
+}
+
+int cv_shard_idle(cv_shard_t *s)
+{
+    return cv__overlay_settle(s);
+}
+
 int cv_shard_reader_check(cv_shard_t *s)
 {
     return cv_store_reader_check(s->store);
@@ -349,9 +381,38 @@ cv_store_t *cv_shard_store_open_existing(const char *dir)
         return NULL;
     }
     cv_store_t *store = cv_store_open(dir, cv_shard_tables, CV_SHARD_NTABLES, CV_DURABLE_OS, 0);
-    if (!store)
+    if (!store) {
         fprintf(stderr, "canvass-tally: cannot open the store in %s\n", dir);
-    return store;
+        return NULL;
+    }
+    /* A shard killed with votes in its log: index them as its restart
+     * would, so that the tables the tools read hold every acknowledged
+     * vote.  (Safe beside a running shard too: LMDB serializes the writes
+     * and indexing the same log twice writes the same records.) */
+    cv_txn_t *t = NULL;
+    uint64_t shard = 0, shards = 0;
+    size_t logged = 0;
+    if (cv_store_begin(store, 1, &t) == 0) {
+        logged = cv_store_count(t, CV_SHARD_LOG);
+        if (logged && (cv__meta_get(t, "shard", &shard) < 0 ||
+                       cv__meta_get(t, "shards", &shards) < 0 || shards == 0))
+            logged = 0;
+        cv_store_abort(&t);
+    }
+    if (!logged)
+        return store;
+    cv_store_close(&store);
+    cv_shard_t *s = NULL;
+    char why[512] = "";
+    int rc = cv_shard_open(dir, (uint32_t)shard, (uint32_t)shards, CV_DURABLE_FSYNC, 0, &s, why,
+                           sizeof why);
+    if (rc < 0) {
+        fprintf(stderr, "canvass-tally: cannot replay the vote log in %s: %s %s\n", dir,
+                cv_strerror(rc), why);
+        return NULL;
+    }
+    cv_shard_close(&s);
+    return cv_store_open(dir, cv_shard_tables, CV_SHARD_NTABLES, CV_DURABLE_OS, 0);
 }
 
 /* ---- acks ---------------------------------------------------------------- */
@@ -425,6 +486,19 @@ static int feature_gate(cv_txn_t *t, const char *id, size_t idlen, Canvass__V1__
     return rc;
 }
 
+void cv__trend_step(cv_shard_t *s, cv_trend_t *tr, int found, const cv_vote_rec_t *old,
+                    const cv_vote_rec_t *next, uint64_t now, uint64_t half_life_ms)
+{
+    if (!found || tr->cycle != s->cycle)
+        *tr = (cv_trend_t){.cycle = s->cycle, .base_ms = s->opened_ms};
+    /* A stamp from a clock running ahead would weigh more than a vote cast
+     * now, and a vote can have been cast no later than now. */
+    uint64_t vote_ms = cv_stamp_ms(next->stamp);
+    if (vote_ms > now)
+        vote_ms = now;
+    cv_trend_add(tr, old, next, vote_ms, half_life_ms);
+}
+
 /* Adds a vote's change to the feature's gains of the open cycle. */
 static int trend_follow(cv_shard_t *s, cv_txn_t *t, const char *id, size_t idlen,
                         const cv_vote_rec_t *old, const cv_vote_rec_t *next, uint64_t now)
@@ -433,14 +507,7 @@ static int trend_follow(cv_shard_t *s, cv_txn_t *t, const char *id, size_t idlen
     int rc = cv__trend_get(t, id, idlen, &tr);
     if (rc < 0 && rc != CV_ENOTFOUND)
         return rc;
-    if (rc == CV_ENOTFOUND || tr.cycle != s->cycle)
-        tr = (cv_trend_t){.cycle = s->cycle, .base_ms = s->opened_ms};
-    /* A stamp from a clock running ahead would weigh more than a vote cast
-     * now, and a vote can have been cast no later than now. */
-    uint64_t vote_ms = cv_stamp_ms(next->stamp);
-    if (vote_ms > now)
-        vote_ms = now;
-    cv_trend_add(&tr, old, next, vote_ms, s->half_life_ms);
+    cv__trend_step(s, &tr, rc == 0, old, next, now, s->half_life_ms);
     return trend_put(t, id, idlen, &tr);
 }
 
@@ -458,9 +525,17 @@ static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, uint64_t now,
     if (stamp == 0) /* every stored stamp is >= 0: such a vote could never apply */
         return ack_fail(a, CV_ST_INVALID, "vote on feature '%s' has no ordering stamp", id);
 
-    int open, rc = feature_gate(t, id, idlen, a, &open);
-    if (rc < 0 || !open)
-        return rc;
+    int open = 0, rc = 0;
+    cv__ov_feature_t *f = s->logging ? cv__overlay_feature(s, id, idlen) : NULL;
+    if (s->logging && !f)
+        return CV_ENOMEM;
+    if (!f || !f->open) { /* the overlay remembers open features, not others */
+        rc = feature_gate(t, id, idlen, a, &open);
+        if (rc < 0 || !open)
+            return rc;
+        if (f)
+            f->open = 1;
+    }
 
     uint8_t key[CV_VOTE_KEY_MAX];
     size_t klen;
@@ -468,6 +543,14 @@ static int apply_vote(cv_shard_t *s, cv_txn_t *t, uint64_t stamp, uint64_t now,
         return ack_fail(a, CV_ST_INVALID, "vote key for feature '%s' is too long", id);
 
     cv_vote_rec_t old, next = {(int8_t)v->value, (uint8_t)cv_tier_parse(v->tier), stamp};
+    if (s->logging) {
+        int changed;
+        rc = cv__overlay_vote(s, t, now, id, idlen, key, klen, &next, &changed);
+        if (rc == CV_EDECODE)
+            return ack_fail(a, CV_ST_INTERNAL, "the stored vote on feature '%s' is unreadable", id);
+        a->changed = changed;
+        return rc;
+    }
     const cv_vote_rec_t *oldp = NULL;
     const void *val;
     size_t vlen;
@@ -630,9 +713,12 @@ static int group_body(cv_shard_t *s, cv_txn_t *t, void *arg)
     uint64_t now = cv__shard_now(s);
     for (size_t j = 0; j < g->njobs; j++)
         job_reset(&g->jobs[j]);
+    int rc;
+    if (s->logging && (rc = cv__overlay_group_begin(s, t)) < 0)
+        return rc;
     for (size_t j = 0; j < g->njobs; j++) {
         cv_shard_job_t *job = &g->jobs[j];
-        int rc = 0;
+        rc = 0;
         if (!job->batch)
             rc = apply_change(s, t, job);
         for (size_t i = 0; job->batch && i < job->batch->n_cmds && rc == 0; i++)
@@ -640,17 +726,19 @@ static int group_body(cv_shard_t *s, cv_txn_t *t, void *arg)
         if (rc < 0)
             return rc;
     }
-    return 0;
+    return s->logging ? cv__overlay_group_end(s, t) : 0;
 }
 
 int cv_shard_apply(cv_shard_t *s, cv_shard_job_t *jobs, size_t njobs)
 {
+    int changes = 0;
     for (size_t j = 0; j < njobs; j++) {
         cv_shard_job_t *job = &jobs[j];
         assert(job->batch || job->change); /* the caller's job, not the peer's */
         if (!job->batch) {
             if (!(job->reply = cv__reply_new(job->change->corr)))
                 return CV_ENOMEM;
+            changes = 1;
             continue;
         }
         size_t n = job->batch->n_cmds;
@@ -660,8 +748,22 @@ int cv_shard_apply(cv_shard_t *s, cv_shard_job_t *jobs, size_t njobs)
         if (!job->acks || !job->ack_ptrs)
             return CV_ENOMEM;
     }
+    /* Status changes and merges read and write votes and counters in the
+     * tables: they run on a settled overlay, straight to the tables. */
+    int rc;
+    s->logging = s->index_batch > 0 && !changes;
+    if (!s->logging && (rc = cv__overlay_settle(s)) < 0)
+        return rc;
     group_t g = {jobs, njobs};
-    return cv__shard_write_txn(s, group_body, &g);
+    rc = cv__shard_write_txn(s, group_body, &g);
+    if (s->logging && rc == 0) {
+        cv__overlay_group_committed(s);
+        if (cv_kvmap_count(s->ov_votes) >= s->index_batch ||
+            cv_kvmap_count(s->ov_features) >= s->index_batch)
+            cv__overlay_settle(s); /* failing here loses nothing: the log stays */
+    }
+    s->logging = 0;
+    return rc;
 }
 
 void cv_shard_job_release(cv_shard_job_t *job)

@@ -71,6 +71,7 @@ enum {
     CV_SHARD_TRENDS,
     CV_SHARD_CLOSED,
     CV_SHARD_CREATED,
+    CV_SHARD_LOG,
     CV_SHARD_NTABLES
 };
 
@@ -82,6 +83,7 @@ enum {
 #define CV_SHARD_CREATED_LIMIT 100               /* created features per page by default */
 #define CV_SHARD_CREATED_MAX 1000                /* created features per page at most */
 #define CV_SHARD_CLOSED_KEEP 4                   /* closed cycles whose standings are kept */
+#define CV_SHARD_INDEX_BATCH 100000              /* logged votes indexed at once by default */
 
 extern const char *const cv_shard_tables[CV_SHARD_NTABLES];
 
@@ -243,6 +245,17 @@ const Canvass__V1__Standings *cv_standings_msg(const cv_standings_t *st);
 
 /* Frees the standings; safe on NULL and twice; nulls *st_p. */
 void cv_standings_destroy(cv_standings_t **st_p);
+
+/* Sets how many logged votes the overlay holds before they are written to
+ * the votes table in one sorted batch (docs/STORAGE.md); 0 turns the log off
+ * and writes every vote to the tables in its own group, as schema 3 did.
+ * Settles what is logged first.  Returns 0 or a store error. */
+int cv_shard_set_index_batch(cv_shard_t *s, size_t votes);
+
+/* Called when the shard's socket has been quiet: indexes the logged votes,
+ * so that a restart replays little and offline tools read the tables.
+ * Returns 0 or a store error. */
+int cv_shard_idle(cv_shard_t *s);
 
 /* Clears stale reader slots of crashed readers; returns how many. */
 int cv_shard_reader_check(cv_shard_t *s);

@@ -4,13 +4,15 @@
  *   closing.c    closing a cycle and the standings frozen at each close;
  *   created.c    the created index and its query;
  *   standing.c   standings, the reply object, the feature and voters queries;
- *   lifecycle.c  status changes and the two merge steps.
+ *   lifecycle.c  status changes and the two merge steps;
+ *   overlay.c    the vote log and the overlay of logged votes.
  * shard.h is the spec of the whole module.
  */
 #ifndef TALLY_SHARD_PRIV_H
 #define TALLY_SHARD_PRIV_H
 
 #include "cv_votes.h"
+#include "kvmap.h"
 #include "shard.h"
 
 #include <stddef.h>
@@ -24,7 +26,71 @@ struct cv_shard {
     uint64_t opened_ms;    /* when it opened, as committed in meta */
     uint64_t half_life_ms; /* trending half-life, > 0 */
     uint64_t (*now_ms)(void);
+
+    /* The vote log (overlay.c); index_batch 0 = no log, votes written to
+     * the tables in their group. */
+    size_t index_batch;      /* index the overlay once it holds this many */
+    cv_kvmap_t *ov_votes;    /* votes key -> cv_vote_rec_t, logged, not indexed */
+    cv_kvmap_t *ov_features; /* feature id -> cv__ov_feature_t */
+    uint8_t *logbuf;         /* the running group's log record */
+    size_t loglen, logcap;
+    uint32_t logcount;       /* votes in logbuf */
+    uint64_t log_seq;        /* key of the last committed log record */
+    int ov_stale;            /* a group ran but did not commit: rebuild */
+    int logging;             /* the running group goes through the log */
 };
+
+/* ---- vote log and overlay (overlay.c) -------------------------------------- */
+
+/* What the overlay knows of one feature: whether it takes votes (read once
+ * from its record) and its counters and trend, loaded from the store on the
+ * first vote that changes them and written back when the overlay is
+ * indexed. */
+typedef struct {
+    uint8_t open;        /* the feature exists and takes votes */
+    uint8_t counts_have; /* counts holds the feature's counters */
+    uint8_t trend_have;  /* trend holds its trend of the open cycle */
+    uint8_t dirty;       /* counts and trend differ from the tables */
+    cv_counts_t counts;
+    cv_trend_t trend;
+} cv__ov_feature_t;
+
+/* Allocates the overlay maps.  Returns 0 or CV_ENOMEM. */
+int cv__overlay_init(cv_shard_t *s);
+void cv__overlay_free(cv_shard_t *s);
+
+/* Starts a logged group in t: rebuilds the overlay from the log when an
+ * earlier group did not commit, and empties the log record.  Returns 0, a
+ * store error or CV_ENOMEM. */
+int cv__overlay_group_begin(cv_shard_t *s, cv_txn_t *t);
+
+/* Applies one vote through the overlay: decides it against the overlay or
+ * the votes table, moves the feature's counters and trend, keeps the new
+ * record and appends it to the group's log record.  The caller has checked
+ * the feature takes votes.  Sets *changed.  Returns 0, a store error or
+ * CV_ENOMEM. */
+int cv__overlay_vote(cv_shard_t *s, cv_txn_t *t, uint64_t now, const char *id, size_t idlen,
+                     const uint8_t *key, size_t klen, const cv_vote_rec_t *next, int *changed);
+
+/* The feature's overlay entry, added when missing; NULL when out of memory.
+ * Valid until the next vote applied. */
+cv__ov_feature_t *cv__overlay_feature(cv_shard_t *s, const char *id, size_t idlen);
+
+/* Stores the group's log record in t.  Returns 0, CV_EFULL or CV_EIO. */
+int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t);
+
+/* After the group's commit: the overlay holds it for good. */
+void cv__overlay_group_committed(cv_shard_t *s);
+
+/* Writes the overlay into the tables, sorted by key, and empties the log,
+ * in one transaction; then empties the overlay.  Every reader of votes,
+ * counters or trends calls it first.  Returns 0 or a store error. */
+int cv__overlay_settle(cv_shard_t *s);
+
+/* Adds to tr (started for s's open cycle) the change old -> next of a vote
+ * made at vote_ms, with the given half-life. */
+void cv__trend_step(cv_shard_t *s, cv_trend_t *tr, int found, const cv_vote_rec_t *old,
+                    const cv_vote_rec_t *next, uint64_t now, uint64_t half_life_ms);
 
 /* ---- store helpers (shard.c) ---------------------------------------------- */
 

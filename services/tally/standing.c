@@ -139,8 +139,11 @@ int cv__standings_build(cv_shard_t *s, cv_txn_t *t, uint64_t trend_cycle, uint64
 
 int cv_shard_standings(cv_shard_t *s, cv_standings_t **out)
 {
+    int rc = cv__overlay_settle(s);
+    if (rc < 0)
+        return rc;
     cv_txn_t *t = NULL;
-    int rc = cv_store_begin(s->store, 1, &t);
+    rc = cv_store_begin(s->store, 1, &t);
     if (rc < 0)
         return rc;
     rc = cv__standings_build(s, t, s->cycle, cv__shard_now(s), s->cycle, out);
@@ -509,10 +512,13 @@ int cv_shard_answer(cv_shard_t *s, const Canvass__V1__TallyRequest *req, cv_shar
         op != CANVASS__V1__TALLY_REQUEST__OP_FEATURE &&
         op != CANVASS__V1__TALLY_REQUEST__OP_VOTERS && op != CANVASS__V1__TALLY_REQUEST__OP_CREATED)
         return CV_EINVAL;
+    /* Everything but the created index reads votes, counters or trends. */
+    int rc;
+    if (op != CANVASS__V1__TALLY_REQUEST__OP_CREATED && (rc = cv__overlay_settle(s)) < 0)
+        return rc;
     cv_shard_reply_t *r = cv__reply_new(req->corr);
     if (!r)
         return CV_ENOMEM;
-    int rc;
     if (op == CANVASS__V1__TALLY_REQUEST__OP_CLOSE) {
         rc = cv__shard_answer_close(s, req->close, r);
     } else if (op == CANVASS__V1__TALLY_REQUEST__OP_STANDINGS) {

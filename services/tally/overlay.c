@@ -1,0 +1,360 @@
+/* overlay: the shard's vote log and the in-memory overlay of logged votes
+ * (docs/STORAGE.md, "Vote log").
+ *
+ * A vote with a random (feature, user) key dirties its own 4 KiB page of
+ * the votes B-tree, and writing those pages is what bounded a shard's group
+ * commit (docs/PERFORMANCE.md).  So a group of votes is committed as one
+ * record appended to the `log` table -- the group's votes, key and new vote
+ * record each, in the order applied -- which costs a few contiguous pages
+ * however many votes it holds.  What the votes change is kept in memory:
+ * `ov_votes` maps each logged key to its newest record and `ov_features`
+ * each touched feature to its counters and trend.  Decisions read the
+ * overlay first and the tables second, so they are the same as if every
+ * vote had been written to the tables.
+ *
+ * Indexing (cv__overlay_settle) writes the overlay into votes, tallies and
+ * trends, keys in sorted order so that neighbours share pages, and empties
+ * the log, in one transaction: the tables and the log never both hold a
+ * vote, and a crash at any point loses nothing (the log is replayed) and
+ * counts nothing twice (the log is emptied with the write).  It runs when
+ * the overlay reaches index_batch entries, when the shard is idle, and
+ * before anything reads votes, counters or trends from the tables: a close,
+ * standings, a feature or voters query, a status change or merge, and
+ * closing the store.
+ *
+ * Replaying the log (at open, or after a group that did not commit left
+ * the overlay ahead of the store) applies its records in key order against
+ * the tables, which are exactly as they were when the records were first
+ * applied, with the time and half-life each record carries: the same
+ * decisions, the same counters, the same trends.
+ *
+ * Log record: a header of now_ms, half_life_ms and cycle (uint64 LE each)
+ * and a count (uint32 LE), then per vote the key length (uint16 LE), the
+ * key and the CV_VOTE_REC_SIZE-byte vote record.
+ */
+#include "cv_err.h"
+#include "cv_log.h"
+#include "shard_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_HEADER (3 * CV_U64_SIZE + 4)
+
+int cv__overlay_init(cv_shard_t *s)
+{
+    s->ov_votes = cv_kvmap_new(sizeof(cv_vote_rec_t));
+    s->ov_features = cv_kvmap_new(sizeof(cv__ov_feature_t));
+    return s->ov_votes && s->ov_features ? 0 : CV_ENOMEM;
+}
+
+void cv__overlay_free(cv_shard_t *s)
+{
+    cv_kvmap_destroy(&s->ov_votes);
+    cv_kvmap_destroy(&s->ov_features);
+    free(s->logbuf);
+    s->logbuf = NULL;
+    s->loglen = s->logcap = 0;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int log_reserve(cv_shard_t *s, size_t more)
+{
+    if (s->loglen + more <= s->logcap)
+        return 0;
+    size_t cap = s->logcap ? s->logcap : 64 * 1024;
+    while (cap < s->loglen + more)
+        cap *= 2;
+    uint8_t *p = realloc(s->logbuf, cap);
+    if (!p)
+        return CV_ENOMEM;
+    s->logbuf = p;
+    s->logcap = cap;
+    return 0;
+}
+
+cv__ov_feature_t *cv__overlay_feature(cv_shard_t *s, const char *id, size_t idlen)
+{
+    void *v;
+    return cv_kvmap_put(s->ov_features, id, idlen, &v) < 0 ? NULL : v;
+}
+
+/* The decision, counters and trend of one vote, shared by live groups and
+ * replay.  Sets *outcome. */
+static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms, const char *id,
+                 size_t idlen, const uint8_t *key, size_t klen, const cv_vote_rec_t *next,
+                 cv_vote_outcome_t *outcome)
+{
+    cv_vote_rec_t old;
+    const cv_vote_rec_t *oldp = cv_kvmap_find(s->ov_votes, key, klen);
+    if (oldp) {
+        old = *oldp;
+        oldp = &old;
+    } else {
+        const void *val;
+        size_t vlen;
+        int rc = cv_store_get(t, CV_SHARD_VOTES, key, klen, &val, &vlen);
+        if (rc == 0) {
+            if (cv_vote_rec_decode(val, vlen, &old) < 0)
+                return CV_EDECODE;
+            oldp = &old;
+        } else if (rc != CV_ENOTFOUND) {
+            return rc;
+        }
+    }
+    *outcome = cv_vote_decide(oldp, next);
+    if (*outcome == CV_VOTE_STALE)
+        return 0;
+    if (*outcome == CV_VOTE_CHANGE) {
+        cv__ov_feature_t *f = cv__overlay_feature(s, id, idlen);
+        if (!f)
+            return CV_ENOMEM;
+        int rc;
+        if (!f->counts_have) {
+            if ((rc = cv__counts_get(t, id, idlen, &f->counts)) < 0)
+                return rc;
+            f->counts_have = 1;
+        }
+        if (cv_counts_move(&f->counts, oldp, next) < 0)
+            cv_log(CV_LOG_ERROR,
+                   "msg=\"counters were out of step with the votes (run --check)\" feature=%.*s",
+                   (int)idlen, id);
+        int found = 1;
+        if (!f->trend_have) {
+            rc = cv__trend_get(t, id, idlen, &f->trend);
+            if (rc < 0 && rc != CV_ENOTFOUND)
+                return rc;
+            found = rc == 0;
+            f->trend_have = 1;
+        }
+        cv__trend_step(s, &f->trend, found, oldp, next, now, half_life_ms);
+        f->dirty = 1;
+    }
+    void *slot;
+    if (cv_kvmap_put(s->ov_votes, key, klen, &slot) < 0)
+        return CV_ENOMEM;
+    memcpy(slot, next, sizeof *next);
+    return 0;
+}
+
+int cv__overlay_vote(cv_shard_t *s, cv_txn_t *t, uint64_t now, const char *id, size_t idlen,
+                     const uint8_t *key, size_t klen, const cv_vote_rec_t *next, int *changed)
+{
+    cv_vote_outcome_t outcome;
+    *changed = 0;
+    if (s->loglen == 0) {
+        if (log_reserve(s, LOG_HEADER) < 0)
+            return CV_ENOMEM;
+        cv_u64_encode(now, s->logbuf);
+        cv_u64_encode(s->half_life_ms, s->logbuf + CV_U64_SIZE);
+        cv_u64_encode(s->cycle, s->logbuf + 2 * CV_U64_SIZE);
+        s->loglen = LOG_HEADER;
+        s->logcount = 0;
+    }
+    int rc = apply(s, t, now, s->half_life_ms, id, idlen, key, klen, next, &outcome);
+    if (rc == CV_EDECODE)
+        cv_log(CV_LOG_ERROR, "msg=\"unreadable vote record\" feature=%.*s", (int)idlen, id);
+    if (rc < 0 || outcome == CV_VOTE_STALE)
+        return rc;
+    *changed = outcome == CV_VOTE_CHANGE;
+    if (log_reserve(s, 2 + klen + CV_VOTE_REC_SIZE) < 0)
+        return CV_ENOMEM;
+    uint8_t *p = s->logbuf + s->loglen;
+    put_u16(p, (uint16_t)klen);
+    memcpy(p + 2, key, klen);
+    cv_vote_rec_encode(next, p + 2 + klen);
+    s->loglen += 2 + klen + CV_VOTE_REC_SIZE;
+    s->logcount++;
+    return 0;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+typedef struct {
+    cv_shard_t *s;
+    cv_txn_t *t;
+    uint64_t records, votes;
+} replay_t;
+
+static int replay_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    replay_t *r = arg;
+    const uint8_t *p = val, *end = p + vlen;
+    if (klen != CV_BE64_SIZE || vlen < LOG_HEADER)
+        return CV_EDECODE;
+    uint64_t now, half_life, cycle;
+    cv_u64_decode(p, CV_U64_SIZE, &now);
+    cv_u64_decode(p + CV_U64_SIZE, CV_U64_SIZE, &half_life);
+    cv_u64_decode(p + 2 * CV_U64_SIZE, CV_U64_SIZE, &cycle);
+    uint32_t count = get_u32(p + 3 * CV_U64_SIZE);
+    if (cycle != r->s->cycle || half_life == 0)
+        cv_log(CV_LOG_WARN, "msg=\"log record of another cycle replayed in the open one\" "
+               "record_cycle=%llu cycle=%llu", (unsigned long long)cycle,
+               (unsigned long long)r->s->cycle);
+    if (half_life == 0)
+        half_life = r->s->half_life_ms;
+    p += LOG_HEADER;
+    for (uint32_t i = 0; i < count; i++) {
+        if (end - p < 2)
+            return CV_EDECODE;
+        size_t kl = (size_t)p[0] | (size_t)p[1] << 8;
+        if ((size_t)(end - p) < 2 + kl + CV_VOTE_REC_SIZE)
+            return CV_EDECODE;
+        const uint8_t *vkey = p + 2;
+        cv_vote_rec_t rec;
+        const char *f, *u;
+        size_t flen, ulen;
+        if (cv_vote_key_split(vkey, kl, &f, &flen, &u, &ulen) < 0 ||
+            cv_vote_rec_decode(vkey + kl, CV_VOTE_REC_SIZE, &rec) < 0)
+            return CV_EDECODE;
+        cv_vote_outcome_t outcome;
+        int rc = apply(r->s, r->t, now, half_life, f, flen, vkey, kl, &rec, &outcome);
+        if (rc < 0)
+            return rc;
+        p += 2 + kl + CV_VOTE_REC_SIZE;
+        r->votes++;
+    }
+    r->s->log_seq = cv_be64_decode(key);
+    r->records++;
+    return 0;
+}
+
+/* Rebuilds the overlay from the log as read in t. */
+static int replay(cv_shard_t *s, cv_txn_t *t)
+{
+    cv_kvmap_clear(s->ov_votes);
+    cv_kvmap_clear(s->ov_features);
+    replay_t r = {s, t, 0, 0};
+    int rc = cv_store_iter(t, CV_SHARD_LOG, NULL, 0, replay_record, &r);
+    if (rc == CV_EDECODE)
+        cv_log(CV_LOG_ERROR, "msg=\"unreadable vote log record\" after_seq=%llu",
+               (unsigned long long)s->log_seq);
+    else if (rc == 0 && r.records)
+        cv_log(CV_LOG_INFO, "msg=\"vote log replayed\" records=%llu votes=%llu",
+               (unsigned long long)r.records, (unsigned long long)r.votes);
+    return rc;
+}
+
+int cv__overlay_group_begin(cv_shard_t *s, cv_txn_t *t)
+{
+    s->loglen = 0;
+    s->logcount = 0;
+    if (s->ov_stale) {
+        int rc = replay(s, t);
+        if (rc < 0)
+            return rc;
+    }
+    s->ov_stale = 1;
+    return 0;
+}
+
+int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t)
+{
+    if (s->logcount == 0)
+        return 0;
+    uint8_t *p = s->logbuf + 3 * CV_U64_SIZE;
+    p[0] = (uint8_t)s->logcount;
+    p[1] = (uint8_t)(s->logcount >> 8);
+    p[2] = (uint8_t)(s->logcount >> 16);
+    p[3] = (uint8_t)(s->logcount >> 24);
+    uint8_t key[CV_BE64_SIZE];
+    cv_be64_encode(s->log_seq + 1, key);
+    return cv_store_put(t, CV_SHARD_LOG, key, sizeof key, s->logbuf, s->loglen);
+}
+
+void cv__overlay_group_committed(cv_shard_t *s)
+{
+    if (s->logcount)
+        s->log_seq++;
+    s->loglen = 0;
+    s->logcount = 0;
+    s->ov_stale = 0;
+}
+
+/* ---- indexing ------------------------------------------------------------ */
+
+typedef struct {
+    const uint8_t *key;
+    size_t klen;
+    const cv_vote_rec_t *rec;
+} sorted_t;
+
+static int by_key(const void *a, const void *b)
+{
+    const sorted_t *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int settle_body(cv_shard_t *s, cv_txn_t *t, void *arg)
+{
+    int rc;
+    if (s->ov_stale && (rc = replay(s, t)) < 0)
+        return rc;
+    size_t n = cv_kvmap_count(s->ov_votes);
+    sorted_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return CV_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const void *key;
+        void *rec;
+        cv_kvmap_at(s->ov_votes, i, &key, &v[i].klen, &rec);
+        v[i].key = key;
+        v[i].rec = rec;
+    }
+    qsort(v, n, sizeof *v, by_key);
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint8_t buf[CV_VOTE_REC_SIZE];
+        cv_vote_rec_encode(v[i].rec, buf);
+        rc = cv_store_put(t, CV_SHARD_VOTES, v[i].key, v[i].klen, buf, sizeof buf);
+    }
+    free(v);
+    size_t nf = cv_kvmap_count(s->ov_features);
+    for (size_t i = 0; i < nf && rc == 0; i++) {
+        const void *id;
+        size_t idlen;
+        void *val;
+        cv_kvmap_at(s->ov_features, i, &id, &idlen, &val);
+        const cv__ov_feature_t *f = val;
+        if (!f->dirty)
+            continue;
+        uint8_t buf[CV_TREND_REC_SIZE];
+        cv_trend_encode(&f->trend, buf);
+        if ((rc = cv__counts_put(t, id, idlen, &f->counts)) == 0)
+            rc = cv_store_put(t, CV_SHARD_TRENDS, id, idlen, buf, sizeof buf);
+    }
+    return rc < 0 ? rc : cv_store_clear(t, CV_SHARD_LOG);
+}
+
+int cv__overlay_settle(cv_shard_t *s)
+{
+    if (!s->ov_stale && cv_kvmap_count(s->ov_votes) == 0 && s->log_seq == 0) {
+        cv_kvmap_clear(s->ov_features); /* cached gates only: nothing to write */
+        return 0;
+    }
+    size_t n = cv_kvmap_count(s->ov_votes);
+    /* A grown map reruns the body, which replays the log only if the
+     * overlay is stale: the overlay itself is unchanged until commit. */
+    int rc = cv__shard_write_txn(s, settle_body, NULL);
+    if (rc < 0)
+        return rc;
+    cv_log(CV_LOG_DEBUG, "msg=\"overlay indexed\" votes=%zu log_records=%llu", n,
+           (unsigned long long)s->log_seq);
+    cv_kvmap_clear(s->ov_votes);
+    cv_kvmap_clear(s->ov_features);
+    s->log_seq = 0;
+    s->ov_stale = 0;
+    return 0;
+}
