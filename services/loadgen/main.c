@@ -38,7 +38,7 @@ static char *opt_target, *opt_server, *opt_feature_file, *opt_report, *opt_publi
     *opt_log_level;
 static long opt_connections, opt_depth, opt_votes, opt_users, opt_features, opt_seed,
     opt_stall, opt_verify_timeout;
-static double opt_duration, opt_zipf, opt_retract_share, opt_down_share;
+static double opt_duration, opt_zipf, opt_retract_share, opt_down_share, opt_rate;
 static int opt_setup, opt_verify, opt_quiet;
 
 static cv_config_opt_t opts[] = {
@@ -53,6 +53,8 @@ static cv_config_opt_t opts[] = {
      "votes to send (retries not counted)"},
     {"duration", CV_CFG_DOUBLE, "0", 0, 0, &opt_duration,
      "seconds to send votes for, instead of --votes (0 = use --votes)"},
+    {"rate", CV_CFG_DOUBLE, "0", 0, 0, &opt_rate,
+     "new votes offered per second, paced (0 = as fast as they are acknowledged)"},
     {"users", CV_CFG_INT, "100000", 1, 4294967295L, &opt_users, "distinct voters, drawn uniformly"},
     {"features", CV_CFG_INT, "1000", 1, 10000000, &opt_features,
      "features voted on (with --setup=off, the feature file decides)"},
@@ -147,6 +149,8 @@ static int check_options(void)
         why = "--app-key is only for --target canvass";
     else if (!(opt_duration >= 0) || !isfinite(opt_duration))
         why = "--duration must be 0 or a number of seconds";
+    else if (!(opt_rate >= 0) || !isfinite(opt_rate))
+        why = "--rate must be 0 or a number of votes per second";
     else if (!(opt_zipf >= 0) || !isfinite(opt_zipf))
         why = "--zipf must be 0 or more";
     else if (!(opt_retract_share >= 0 && opt_down_share >= 0 &&
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
     rep.retract_share = opt_retract_share;
     rep.down_share = opt_down_share;
     rep.seed = (uint64_t)opt_seed;
+    rep.rate = opt_rate;
 
     cv_run_opts_t ro = {
         .backend = be,
@@ -239,6 +244,7 @@ int main(int argc, char **argv)
         .app_key = opt_app_key,
         .progress = !opt_quiet && isatty(STDERR_FILENO),
         .stall_s = (double)opt_stall,
+        .rate = opt_rate,
     };
     int failed = cv_run(&ro, w, &rep) < 0;
     if (!failed && opt_verify) {

@@ -132,6 +132,12 @@ void cv_report_print(const cv_report_t *r, FILE *out)
             (unsigned long long)cv_hist_quantile(h, 0.99),
             (unsigned long long)cv_hist_quantile(h, 0.999), (unsigned long long)h->max,
             cv_hist_mean(h), (unsigned long long)h->n);
+    if (r->rate > 0)
+        fprintf(out, "offered:     %.0f votes/s (--rate)\n", r->rate);
+    if (r->tenth_rate[9] > 0)
+        fprintf(out, "tenths:      first %.0f votes/s, last %.0f votes/s (%+.1f %%)\n",
+                r->tenth_rate[0], r->tenth_rate[9],
+                100.0 * (r->tenth_rate[9] - r->tenth_rate[0]) / r->tenth_rate[0]);
     fprintf(out, "status:     ");
     int any = 0;
     for (int i = 0; i < CV_REPORT_STATUSES; i++)
@@ -209,6 +215,12 @@ static json_t *report_json(const cv_report_t *r)
     put(o, "changed", json_integer((json_int_t)r->changed), &bad);
     put(o, "wall_s", json_real(r->wall_s), &bad);
     put(o, "acked_votes_per_s", json_real(cv_report_rate(r)), &bad);
+    put(o, "offered_votes_per_s", r->rate > 0 ? json_real(r->rate) : json_null(), &bad);
+    json_t *tenths = json_array();
+    for (int i = 0; tenths && i < 10 && r->tenth_rate[9] > 0; i++)
+        if (json_array_append_new(tenths, json_real(r->tenth_rate[i])) < 0)
+            bad = 1;
+    put(o, "tenth_votes_per_s", tenths, &bad);
 
     const cv_hist_t *h = &r->latency;
     put(lat, "p50", json_integer((json_int_t)cv_hist_quantile(h, 0.50)), &bad);

@@ -72,6 +72,8 @@ typedef struct {
     uint64_t conn_errors;  /* connections lost or refused */
     uint64_t stray_replies; /* replies matching no request in flight */
     double wall_s;         /* first vote sent to last vote reply */
+    double rate;           /* --rate: new votes per second offered; 0 = as fast as acked */
+    double tenth_rate[10]; /* OK votes/s in each tenth of the OK replies (--votes mode) */
     cv_hist_t latency;     /* microseconds, first send to the OK reply */
 
     /* how it ended */

@@ -54,7 +54,9 @@ typedef struct {
     cv_workload_t *w;
     cv_report_t *rep;
     uv_loop_t loop;
-    uv_timer_t tick, deadline, retry;
+    uv_timer_t tick, deadline, retry, pace;
+    uint64_t tenth_ns[11]; /* when the OK count reached each tenth of --votes */
+    uint64_t oks;
     uv_signal_t sigint;
     bool handles_closed;
     void **conns; /* the back end's connections */
@@ -144,6 +146,7 @@ static void stop_all(run_t *r)
         uv_close((uv_handle_t *)&r->tick, NULL);
         uv_close((uv_handle_t *)&r->deadline, NULL);
         uv_close((uv_handle_t *)&r->retry, NULL);
+        uv_close((uv_handle_t *)&r->pace, NULL);
         uv_close((uv_handle_t *)&r->sigint, NULL);
     }
 }
@@ -233,6 +236,9 @@ static req_t *take_request(run_t *r, uint64_t now)
     }
     if (r->phase != PHASE_VOTES || (votes_mode(r) && r->rep->sent >= (uint64_t)r->o->votes))
         return NULL;
+    if (r->o->rate > 0 && r->votes_start_ns &&
+        (double)r->rep->sent >= 1.0 + (double)(now - r->votes_start_ns) * r->o->rate / 1e9)
+        return NULL; /* not due yet: the pace timer fills again */
     if (!(q = req_new(r)))
         goto nomem;
     int got = cv_workload_next(r->w, &q->vote);
@@ -355,6 +361,26 @@ static cv_vote_fate_t fate_of(int status)
     }
 }
 
+/* Notes when the OK count crosses each tenth of --votes, and at the last
+ * one computes each tenth's rate into the report. */
+static void record_tenth(run_t *r, uint64_t now)
+{
+    if (!votes_mode(r) || r->o->votes < 10)
+        return;
+    r->oks++;
+    uint64_t tenth = (uint64_t)r->o->votes / 10;
+    if (r->oks % tenth || r->oks / tenth > 10)
+        return;
+    unsigned k = (unsigned)(r->oks / tenth);
+    r->tenth_ns[0] = r->votes_start_ns;
+    r->tenth_ns[k] = now;
+    if (k == 10)
+        for (int i = 0; i < 10; i++)
+            if (r->tenth_ns[i + 1] > r->tenth_ns[i])
+                r->rep->tenth_rate[i] = (double)tenth * 1e9 / (double)(r->tenth_ns[i + 1] -
+                                                                         r->tenth_ns[i]);
+}
+
 static void on_vote_reply(run_t *r, req_t *q, const Canvass__V1__Reply *rep, uint64_t now)
 {
     if (rep->status == CV_ST_UNAVAILABLE) {
@@ -368,6 +394,7 @@ static void on_vote_reply(run_t *r, req_t *q, const Canvass__V1__Reply *rep, uin
     out->finished++;
     if (rep->status == CV_ST_OK) {
         cv_hist_add(&out->latency, (now - q->first_ns) / 1000);
+        record_tenth(r, now);
         if (rep->result_case == CANVASS__V1__REPLY__RESULT_VOTE_ACK && rep->vote_ack->changed)
             out->changed++;
     } else if (fate_of(rep->status) == CV_VOTE_UNKNOWN || out->by_status[st] == 1) {
@@ -486,6 +513,13 @@ static void on_tick(uv_timer_t *t)
         draw_progress(r, now);
 }
 
+static void on_pace(uv_timer_t *t)
+{
+    run_t *r = t->data;
+    if (r->phase == PHASE_VOTES)
+        fill_all(r);
+}
+
 static void on_sigint(uv_signal_t *s, int signum)
 {
     run_t *r = s->data;
@@ -553,10 +587,13 @@ int cv_run(const cv_run_opts_t *opts, cv_workload_t *w, cv_report_t *rep)
     uv_timer_init(&r->loop, &r->tick);
     uv_timer_init(&r->loop, &r->deadline);
     uv_timer_init(&r->loop, &r->retry);
+    uv_timer_init(&r->loop, &r->pace);
     uv_signal_init(&r->loop, &r->sigint);
-    r->tick.data = r->deadline.data = r->retry.data = r->sigint.data = r;
+    r->tick.data = r->deadline.data = r->retry.data = r->pace.data = r->sigint.data = r;
     uv_signal_start(&r->sigint, on_sigint, SIGINT);
     uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    if (opts->rate > 0)
+        uv_timer_start(&r->pace, on_pace, 1, 1);
     r->start_ns = r->last_final_ns = uv_hrtime();
     r->run_id = (uint64_t)time(NULL);
     if (opts->setup)

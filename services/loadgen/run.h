@@ -18,6 +18,12 @@
  * INTERNAL (or a status this client does not know) leaves the vote's fate
  * unknown, which the verification reports.
  *
+ * With opts.rate, new votes are paced to that many per second (retries are
+ * not paced), so latency can be read at a load below the peak; the loop
+ * wakes every millisecond to send what has come due.  In --votes mode the
+ * report also gets the OK rate of each tenth of the run's OK replies, to
+ * compare the end of a long run with its start.
+ *
  * The run fails (report.failure) when no vote gets a final reply for
  * opts.stall_s seconds, when the server refuses the Hello or a setup submit,
  * or on a second SIGINT.  The first SIGINT ends the votes phase early (drain
@@ -42,6 +48,7 @@ typedef struct {
     const char *app_key; /* NULL or "": no Hello */
     bool progress;       /* draw a progress line on stderr */
     double stall_s;      /* give up after this long without a final reply */
+    double rate;         /* > 0: offer at most this many new votes per second */
 } cv_run_opts_t;
 
 /* Runs the benchmark against the server, recording into w and rep (whose
