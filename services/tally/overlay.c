@@ -12,15 +12,28 @@
  * overlay first and the tables second, so they are the same as if every
  * vote had been written to the tables.
  *
- * Indexing (cv__overlay_settle) writes the overlay into votes, tallies and
- * trends, keys in sorted order so that neighbours share pages, and empties
- * the log, in one transaction: the tables and the log never both hold a
- * vote, and a crash at any point loses nothing (the log is replayed) and
- * counts nothing twice (the log is emptied with the write).  It runs when
- * the overlay reaches index_batch entries, when the shard is idle, and
- * before anything reads votes, counters or trends from the tables: a close,
- * standings, a feature or voters query, a status change or merge, and
- * closing the store.
+ * Indexing.  Once the overlay holds index_batch votes it is frozen: its
+ * votes are sorted by key, and each following group also writes the next
+ * chunk of them -- whole features, in key order, with those features'
+ * counters and trends as of the freeze -- to the tables in its own
+ * transaction, while new votes gather in a fresh active overlay.  The
+ * group that writes the last chunk also deletes the frozen generation's
+ * log records.  So the work of indexing is spread over the groups instead
+ * of stalling one of them, and neighbouring keys share their pages.
+ * Lookups read the active overlay, then the frozen one, then the tables.
+ * A full settle (cv__overlay_settle) writes everything left of both and
+ * empties the log in one transaction; it runs before anything reads
+ * votes, counters or trends from the tables (a close, standings, a feature
+ * or voters query, a status change or merge, closing the store), when the
+ * shard is idle, and when the active overlay fills again before the frozen
+ * one is written.
+ *
+ * Why a crash at any point loses nothing and counts nothing twice: a
+ * feature's votes, counters and trends reach the tables together, and the
+ * log keeps every record until all of them are in the tables.  Replaying a
+ * frozen record of a feature already written finds the same or a newer
+ * stamp stored and changes nothing (cv_vote_decide: stale); the active
+ * records after it apply to exactly the state they were applied to.
  *
  * Replaying the log (at open, or after a group that did not commit left
  * the overlay ahead of the store) applies its records in key order against
@@ -45,13 +58,19 @@ int cv__overlay_init(cv_shard_t *s)
 {
     s->ov_votes = cv_kvmap_new(sizeof(cv_vote_rec_t));
     s->ov_features = cv_kvmap_new(sizeof(cv__ov_feature_t));
-    return s->ov_votes && s->ov_features ? 0 : CV_ENOMEM;
+    s->fz_votes = cv_kvmap_new(sizeof(cv_vote_rec_t));
+    s->fz_features = cv_kvmap_new(sizeof(cv__ov_feature_t));
+    return s->ov_votes && s->ov_features && s->fz_votes && s->fz_features ? 0 : CV_ENOMEM;
 }
 
 void cv__overlay_free(cv_shard_t *s)
 {
     cv_kvmap_destroy(&s->ov_votes);
     cv_kvmap_destroy(&s->ov_features);
+    cv_kvmap_destroy(&s->fz_votes);
+    cv_kvmap_destroy(&s->fz_features);
+    free(s->fz_sorted);
+    s->fz_sorted = NULL;
     free(s->logbuf);
     s->logbuf = NULL;
     s->loglen = s->logcap = 0;
@@ -97,6 +116,8 @@ static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms
 {
     cv_vote_rec_t old;
     const cv_vote_rec_t *oldp = cv_kvmap_find(s->ov_votes, key, klen);
+    if (!oldp && s->fz_n)
+        oldp = cv_kvmap_find(s->fz_votes, key, klen);
     if (oldp) {
         old = *oldp;
         oldp = &old;
@@ -120,6 +141,15 @@ static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms
         if (!f)
             return CV_ENOMEM;
         int rc;
+        const cv__ov_feature_t *z = s->fz_n ? cv_kvmap_find(s->fz_features, id, idlen) : NULL;
+        if (!f->counts_have && z && z->counts_have) {
+            f->counts = z->counts;
+            f->counts_have = 1;
+        }
+        if (!f->trend_have && z && z->trend_have) {
+            f->trend = z->trend;
+            f->trend_have = 1;
+        }
         if (!f->counts_have) {
             if ((rc = cv__counts_get(t, id, idlen, &f->counts)) < 0)
                 return rc;
@@ -229,11 +259,20 @@ static int replay_record(void *arg, const void *key, size_t klen, const void *va
     return 0;
 }
 
-/* Rebuilds the overlay from the log as read in t. */
+static void frozen_drop(cv_shard_t *s)
+{
+    cv_kvmap_clear(s->fz_votes);
+    cv_kvmap_clear(s->fz_features);
+    s->fz_n = s->fz_next = s->fz_pending = 0;
+    s->fz_seq = 0;
+}
+
+/* Rebuilds the overlay from the log as read in t, all of it active. */
 static int replay(cv_shard_t *s, cv_txn_t *t)
 {
     cv_kvmap_clear(s->ov_votes);
     cv_kvmap_clear(s->ov_features);
+    frozen_drop(s);
     replay_t r = {s, t, 0, 0};
     int rc = cv_store_iter(t, CV_SHARD_LOG, NULL, 0, replay_record, &r);
     if (rc == CV_EDECODE)
@@ -258,10 +297,216 @@ int cv__overlay_group_begin(cv_shard_t *s, cv_txn_t *t)
     return 0;
 }
 
+/* ---- indexing ------------------------------------------------------------ */
+
+struct cv__sorted {
+    const uint8_t *key;
+    size_t klen;
+    const cv_vote_rec_t *rec;
+};
+typedef struct cv__sorted sorted_t;
+
+static int by_key(const void *a, const void *b)
+{
+    const sorted_t *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* The votes of map m sorted by key into a new array (the caller's); NULL
+ * when out of memory.  Valid while m is not added to. */
+static sorted_t *sorted_new(cv_kvmap_t *m, size_t *n)
+{
+    *n = cv_kvmap_count(m);
+    sorted_t *v = malloc((*n ? *n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < *n; i++) {
+        const void *key;
+        void *rec;
+        cv_kvmap_at(m, i, &key, &v[i].klen, &rec);
+        v[i].key = key;
+        v[i].rec = rec;
+    }
+    qsort(v, *n, sizeof *v, by_key);
+    return v;
+}
+
+static int feature_put(cv_txn_t *t, const void *id, size_t idlen, const cv__ov_feature_t *f)
+{
+    if (!f || !f->dirty)
+        return 0;
+    uint8_t buf[CV_TREND_REC_SIZE];
+    cv_trend_encode(&f->trend, buf);
+    int rc = cv__counts_put(t, id, idlen, &f->counts);
+    return rc < 0 ? rc : cv_store_put(t, CV_SHARD_TRENDS, id, idlen, buf, sizeof buf);
+}
+
+/* The length of the feature id that starts a votes key. */
+static size_t key_feature_len(const sorted_t *v)
+{
+    const uint8_t *nul = memchr(v->key, 0, v->klen);
+    return nul ? (size_t)(nul - v->key) : v->klen;
+}
+
+/* The frozen votes grouped by feature, features in key order, votes within
+ * a feature in no order (frozen_write sorts each chunk as it writes it):
+ * a counting sort over the distinct features, so that freezing costs
+ * little more than one pass, not a sort of every vote.  NULL when out of
+ * memory. */
+typedef struct {
+    const uint8_t *id;
+    size_t idlen;
+    size_t *slot; /* the feature's next place in the output */
+} feat_ref_t;
+
+static int by_feature(const void *a, const void *b)
+{
+    const feat_ref_t *x = a, *y = b;
+    size_t n = x->idlen < y->idlen ? x->idlen : y->idlen;
+    int c = memcmp(x->id, y->id, n);
+    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
+}
+
+static size_t key_feature_len(const sorted_t *v);
+
+static sorted_t *grouped_new(cv_kvmap_t *m, size_t *n)
+{
+    *n = cv_kvmap_count(m);
+    sorted_t *in = malloc((*n ? *n : 1) * sizeof *in);
+    sorted_t *out = malloc((*n ? *n : 1) * sizeof *out);
+    cv_kvmap_t *feats = cv_kvmap_new(sizeof(size_t)); /* id -> votes, then next slot */
+    feat_ref_t *refs = NULL;
+    if (!in || !out || !feats)
+        goto fail;
+    for (size_t i = 0; i < *n; i++) {
+        const void *key;
+        void *rec, *cnt;
+        cv_kvmap_at(m, i, &key, &in[i].klen, &rec);
+        in[i].key = key;
+        in[i].rec = rec;
+        if (cv_kvmap_put(feats, key, key_feature_len(&in[i]), &cnt) < 0)
+            goto fail;
+        (*(size_t *)cnt)++;
+    }
+    size_t nf = cv_kvmap_count(feats);
+    if (!(refs = malloc((nf ? nf : 1) * sizeof *refs)))
+        goto fail;
+    for (size_t f = 0; f < nf; f++) {
+        const void *id;
+        void *cnt;
+        cv_kvmap_at(feats, f, &id, &refs[f].idlen, &cnt);
+        refs[f].id = id;
+        refs[f].slot = cnt;
+    }
+    qsort(refs, nf, sizeof *refs, by_feature);
+    size_t at = 0;
+    for (size_t f = 0; f < nf; f++) { /* counts become start places */
+        size_t c = *refs[f].slot;
+        *refs[f].slot = at;
+        at += c;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        size_t *slot = cv_kvmap_find(feats, in[i].key, key_feature_len(&in[i]));
+        out[(*slot)++] = in[i];
+    }
+    free(refs);
+    free(in);
+    cv_kvmap_destroy(&feats);
+    return out;
+fail:
+    free(refs);
+    free(in);
+    free(out);
+    cv_kvmap_destroy(&feats);
+    return NULL;
+}
+
+/* Writes frozen votes [from, to) -- whole features -- sorted by key, with
+ * their features' frozen counters and trends. */
+static int frozen_write(cv_shard_t *s, cv_txn_t *t, size_t from, size_t to)
+{
+    int rc = 0;
+    qsort(s->fz_sorted + from, to - from, sizeof *s->fz_sorted, by_key);
+    for (size_t i = from; i < to && rc == 0; i++) {
+        const sorted_t *v = &s->fz_sorted[i];
+        uint8_t buf[CV_VOTE_REC_SIZE];
+        cv_vote_rec_encode(v->rec, buf);
+        rc = cv_store_put(t, CV_SHARD_VOTES, v->key, v->klen, buf, sizeof buf);
+        size_t flen = key_feature_len(v);
+        if (rc == 0 && (i + 1 == to || key_feature_len(&s->fz_sorted[i + 1]) != flen ||
+                        memcmp(s->fz_sorted[i + 1].key, v->key, flen)))
+            rc = feature_put(t, v->key, flen, cv_kvmap_find(s->fz_features, v->key, flen));
+    }
+    return rc;
+}
+
+typedef struct {
+    uint8_t (*keys)[CV_BE64_SIZE];
+    size_t n, cap;
+    uint64_t upto;
+} logkeys_t;
+
+static int collect_key(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    logkeys_t *k = arg;
+    if (klen != CV_BE64_SIZE || cv_be64_decode(key) > k->upto)
+        return 1; /* past the frozen records: stop */
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 256;
+        void *p = realloc(k->keys, cap * sizeof *k->keys);
+        if (!p)
+            return CV_ENOMEM;
+        k->keys = p;
+        k->cap = cap;
+    }
+    memcpy(k->keys[k->n++], key, CV_BE64_SIZE);
+    return 0;
+}
+
+/* Deletes the log records 1..upto. */
+static int log_trim(cv_txn_t *t, uint64_t upto)
+{
+    logkeys_t k = {.upto = upto};
+    int rc = cv_store_iter(t, CV_SHARD_LOG, NULL, 0, collect_key, &k);
+    if (rc == 1)
+        rc = 0;
+    for (size_t i = 0; i < k.n && rc == 0; i++)
+        rc = cv_store_del(t, CV_SHARD_LOG, k.keys[i], CV_BE64_SIZE);
+    free(k.keys);
+    return rc == CV_ENOTFOUND ? 0 : rc;
+}
+
+/* The running group's share of indexing: at least twice its own votes, so
+ * that the frozen generation is written before the active one fills. */
+static int frozen_chunk(cv_shard_t *s, cv_txn_t *t)
+{
+    s->fz_pending = s->fz_next;
+    if (!s->fz_n)
+        return 0;
+    size_t budget = 2 * (size_t)s->logcount + 256;
+    size_t end = s->fz_next + budget < s->fz_n ? s->fz_next + budget : s->fz_n;
+    while (end < s->fz_n) { /* whole features: extend to the boundary */
+        const sorted_t *a = &s->fz_sorted[end - 1], *b = &s->fz_sorted[end];
+        size_t fa = key_feature_len(a);
+        if (key_feature_len(b) != fa || memcmp(a->key, b->key, fa))
+            break;
+        end++;
+    }
+    int rc = frozen_write(s, t, s->fz_next, end);
+    if (rc == 0 && end == s->fz_n)
+        rc = log_trim(t, s->fz_seq);
+    if (rc == 0)
+        s->fz_pending = end;
+    return rc;
+}
+
 int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t)
 {
-    if (s->logcount == 0)
-        return 0;
+    int rc = frozen_chunk(s, t);
+    if (rc < 0 || s->logcount == 0)
+        return rc;
     uint8_t *p = s->logbuf + 3 * CV_U64_SIZE;
     p[0] = (uint8_t)s->logcount;
     p[1] = (uint8_t)(s->logcount >> 8);
@@ -279,22 +524,39 @@ void cv__overlay_group_committed(cv_shard_t *s)
     s->loglen = 0;
     s->logcount = 0;
     s->ov_stale = 0;
+    s->fz_next = s->fz_pending;
+    if (s->fz_n && s->fz_next == s->fz_n)
+        frozen_drop(s);
 }
 
-/* ---- indexing ------------------------------------------------------------ */
-
-typedef struct {
-    const uint8_t *key;
-    size_t klen;
-    const cv_vote_rec_t *rec;
-} sorted_t;
-
-static int by_key(const void *a, const void *b)
+void cv__overlay_after_group(cv_shard_t *s)
 {
-    const sorted_t *x = a, *y = b;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, n);
-    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+    if (cv_kvmap_count(s->ov_votes) < s->index_batch &&
+        cv_kvmap_count(s->ov_features) < s->index_batch)
+        return;
+    if (s->fz_n || !s->index_batch) {
+        /* Indexing fell behind: catch up at once.  Failing loses nothing:
+         * the log stays and a later settle or the next open indexes it. */
+        cv__overlay_settle(s);
+        return;
+    }
+    size_t n;
+    /* Freeze: the full active overlay becomes the frozen one. */
+    cv_kvmap_t *v = s->fz_votes, *f = s->fz_features;
+    s->fz_votes = s->ov_votes;
+    s->fz_features = s->ov_features;
+    s->ov_votes = v;
+    s->ov_features = f;
+    free(s->fz_sorted);
+    if (!(s->fz_sorted = grouped_new(s->fz_votes, &n))) {
+        cv__overlay_settle(s); /* out of memory: the slow way */
+        return;
+    }
+    s->fz_n = n;
+    s->fz_next = s->fz_pending = 0;
+    s->fz_seq = s->log_seq;
+    if (!n)
+        frozen_drop(s);
 }
 
 static int settle_body(cv_shard_t *s, cv_txn_t *t, void *arg)
@@ -302,18 +564,12 @@ static int settle_body(cv_shard_t *s, cv_txn_t *t, void *arg)
     int rc;
     if (s->ov_stale && (rc = replay(s, t)) < 0)
         return rc;
-    size_t n = cv_kvmap_count(s->ov_votes);
-    sorted_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (s->fz_n && (rc = frozen_write(s, t, s->fz_next, s->fz_n)) < 0)
+        return rc;
+    size_t n;
+    sorted_t *v = sorted_new(s->ov_votes, &n);
     if (!v)
         return CV_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const void *key;
-        void *rec;
-        cv_kvmap_at(s->ov_votes, i, &key, &v[i].klen, &rec);
-        v[i].key = key;
-        v[i].rec = rec;
-    }
-    qsort(v, n, sizeof *v, by_key);
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         uint8_t buf[CV_VOTE_REC_SIZE];
@@ -327,24 +583,18 @@ static int settle_body(cv_shard_t *s, cv_txn_t *t, void *arg)
         size_t idlen;
         void *val;
         cv_kvmap_at(s->ov_features, i, &id, &idlen, &val);
-        const cv__ov_feature_t *f = val;
-        if (!f->dirty)
-            continue;
-        uint8_t buf[CV_TREND_REC_SIZE];
-        cv_trend_encode(&f->trend, buf);
-        if ((rc = cv__counts_put(t, id, idlen, &f->counts)) == 0)
-            rc = cv_store_put(t, CV_SHARD_TRENDS, id, idlen, buf, sizeof buf);
+        rc = feature_put(t, id, idlen, val);
     }
     return rc < 0 ? rc : cv_store_clear(t, CV_SHARD_LOG);
 }
 
 int cv__overlay_settle(cv_shard_t *s)
 {
-    if (!s->ov_stale && cv_kvmap_count(s->ov_votes) == 0 && s->log_seq == 0) {
+    if (!s->ov_stale && !s->fz_n && cv_kvmap_count(s->ov_votes) == 0 && s->log_seq == 0) {
         cv_kvmap_clear(s->ov_features); /* cached gates only: nothing to write */
         return 0;
     }
-    size_t n = cv_kvmap_count(s->ov_votes);
+    size_t n = cv_kvmap_count(s->ov_votes) + (s->fz_n - s->fz_next);
     /* A grown map reruns the body, which replays the log only if the
      * overlay is stale: the overlay itself is unchanged until commit. */
     int rc = cv__shard_write_txn(s, settle_body, NULL);
@@ -354,6 +604,7 @@ int cv__overlay_settle(cv_shard_t *s)
            (unsigned long long)s->log_seq);
     cv_kvmap_clear(s->ov_votes);
     cv_kvmap_clear(s->ov_features);
+    frozen_drop(s);
     s->log_seq = 0;
     s->ov_stale = 0;
     return 0;

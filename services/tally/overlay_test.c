@@ -61,11 +61,11 @@ static void test_kvmap(void **state)
 
 /* ---- the same votes, several ways ------------------------------------------ */
 
-#define FEATURES 5
-#define USERS 40
+#define FEATURES 20
+#define USERS 2000
 #define GROUPS 30
 
-static const char *const fids[FEATURES] = {"Fa", "Fb", "Fc", "Fd", "Fe"};
+static char fids[FEATURES][8];
 static char users[USERS][16];
 
 /* A deterministic stream of groups: up, down, retract, tiers, and resends
@@ -76,13 +76,17 @@ static void run_stream(fx_t *fx, int acks[GROUPS][BATCH_MAX][2])
     static const char *const tiers[] = {"member", "core", "honorary"};
     for (int u = 0; u < USERS; u++)
         snprintf(users[u], sizeof users[u], "user-%d", u);
+    for (int f = 0; f < FEATURES; f++)
+        snprintf(fids[f], sizeof fids[f], "F%02d", f);
     for (int g = 0; g < GROUPS; g++) {
         batch_t b;
         cv_shard_job_t job;
         batch_init(&b);
         for (int k = 0; k < BATCH_MAX; k++) {
             x = x * 1103515245u + 12345u;
-            int f = (int)(x >> 8) % FEATURES, u = (int)(x >> 12) % USERS;
+            /* Users mostly new, one in eight a repeat of a recent one. */
+            int f = (int)(x >> 8) % FEATURES;
+            int u = (x >> 5) % 8 ? (int)((x >> 9) % USERS) : (int)((g * BATCH_MAX + k) % 50);
             int value = (int)((x >> 20) % 3) - 1;
             uint64_t stamp = ((x >> 24) % 8 == 0) ? fx->clock - 200 : fx->clock++;
             add_vote(&b, stamp, fids[f], users[u], value, tiers[(x >> 28) % 3]);
@@ -112,8 +116,10 @@ static fx_t *fresh(size_t index_batch)
     assert_int_equal(setup((void **)&fx), 0);
     cv_shard_set_clock(fx->shard, fixed_now);
     assert_int_equal(cv_shard_set_index_batch(fx->shard, index_batch), 0);
-    for (int f = 0; f < FEATURES; f++)
+    for (int f = 0; f < FEATURES; f++) {
+        snprintf(fids[f], sizeof fids[f], "F%02d", f);
         create1(fx, fids[f], "", "");
+    }
     return fx;
 }
 
@@ -131,7 +137,7 @@ static void test_log_is_invisible(void **state)
     assert_true(strlen(wdump) > 100);
 
     /* Indexed at once, every 7 votes, and never during the stream. */
-    size_t batches[] = {1, 7, 1000000};
+    size_t batches[] = {1, 7, 1700, 1000000};
     for (size_t i = 0; i < sizeof batches / sizeof *batches; i++) {
         fx_t *fx = fresh(batches[i]);
         run_stream(fx, got);
@@ -148,7 +154,7 @@ static void test_log_is_invisible(void **state)
         free(dump);
         char *out = NULL;
         assert_int_equal(audit(cv_audit_check, fx->dir, &out), 0);
-        assert_true(!strncmp(out, "ok features=5 ", 14));
+        assert_true(!strncmp(out, "ok features=20 ", 15));
         free(out);
         assert_int_equal(teardown((void **)&fx), 0);
     }
@@ -171,8 +177,14 @@ static void test_crash_replay(void **state)
     cv_shard_close(&direct->shard);
     assert_int_equal(audit(cv_audit_dump_votes, direct->dir, &wdump), 0);
 
-    for (int tool_first = 0; tool_first < 2; tool_first++) {
-        fx_t *fx = fresh(1000000);
+    /* Killed with every vote only in the log, killed while a frozen
+     * generation was half written (1500: frozen a few groups before the
+     * end, written in chunks of about 384 votes), and with many small
+     * generations. */
+    static const size_t batches[] = {1000000, 1000000, 1500, 7};
+    for (int run = 0; run < 4; run++) {
+        int tool_first = run == 1 || run == 3;
+        fx_t *fx = fresh(batches[run]);
         fflush(NULL);
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -191,8 +203,18 @@ static void test_crash_replay(void **state)
         assert_non_null(raw);
         cv_txn_t *t;
         assert_int_equal(cv_store_begin(raw, 1, &t), 0);
-        assert_int_equal(cv_store_count(t, CV_SHARD_LOG), GROUPS);
-        assert_int_equal(cv_store_count(t, CV_SHARD_VOTES), 0);
+        if (batches[run] > GROUPS * BATCH_MAX) {
+            assert_int_equal(cv_store_count(t, CV_SHARD_LOG), GROUPS);
+            assert_int_equal(cv_store_count(t, CV_SHARD_VOTES), 0);
+        } else if (batches[run] == 1500) { /* half written: the log still whole */
+            assert_int_equal(cv_store_count(t, CV_SHARD_LOG), GROUPS);
+            assert_true(cv_store_count(t, CV_SHARD_VOTES) > 0);
+            assert_true(cv_store_count(t, CV_SHARD_VOTES) < 1600);
+        } else { /* indexed up to the last few groups */
+            assert_true(cv_store_count(t, CV_SHARD_LOG) > 0);
+            assert_true(cv_store_count(t, CV_SHARD_LOG) < GROUPS);
+            assert_true(cv_store_count(t, CV_SHARD_VOTES) > 0);
+        }
         cv_store_abort(&t);
         cv_store_close(&raw);
 

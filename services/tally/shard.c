@@ -758,9 +758,7 @@ int cv_shard_apply(cv_shard_t *s, cv_shard_job_t *jobs, size_t njobs)
     rc = cv__shard_write_txn(s, group_body, &g);
     if (s->logging && rc == 0) {
         cv__overlay_group_committed(s);
-        if (cv_kvmap_count(s->ov_votes) >= s->index_batch ||
-            cv_kvmap_count(s->ov_features) >= s->index_batch)
-            cv__overlay_settle(s); /* failing here loses nothing: the log stays */
+        cv__overlay_after_group(s);
     }
     s->logging = 0;
     return rc;

@@ -32,6 +32,12 @@ struct cv_shard {
     size_t index_batch;      /* index the overlay once it holds this many */
     cv_kvmap_t *ov_votes;    /* votes key -> cv_vote_rec_t, logged, not indexed */
     cv_kvmap_t *ov_features; /* feature id -> cv__ov_feature_t */
+    cv_kvmap_t *fz_votes;    /* the frozen generation, being indexed chunk by */
+    cv_kvmap_t *fz_features; /* chunk with the groups (overlay.c) */
+    struct cv__sorted *fz_sorted; /* fz_votes by key */
+    size_t fz_n, fz_next;    /* entries in fz_sorted, the first not indexed */
+    size_t fz_pending;       /* fz_next once the running group commits */
+    uint64_t fz_seq;         /* log records up to this one are the frozen ones */
     uint8_t *logbuf;         /* the running group's log record */
     size_t loglen, logcap;
     uint32_t logcount;       /* votes in logbuf */
@@ -82,9 +88,13 @@ int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t);
 /* After the group's commit: the overlay holds it for good. */
 void cv__overlay_group_committed(cv_shard_t *s);
 
-/* Writes the overlay into the tables, sorted by key, and empties the log,
- * in one transaction; then empties the overlay.  Every reader of votes,
- * counters or trends calls it first.  Returns 0 or a store error. */
+/* After a committed logged group: freezes a full overlay for indexing, or
+ * settles when indexing fell behind. */
+void cv__overlay_after_group(cv_shard_t *s);
+
+/* Writes the overlay (frozen and active) into the tables and empties the
+ * log, in one transaction; then empties the overlay.  Every reader of
+ * votes, counters or trends calls it first.  Returns 0 or a store error. */
 int cv__overlay_settle(cv_shard_t *s);
 
 /* Adds to tr (started for s's open cycle) the change old -> next of a vote
