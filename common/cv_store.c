@@ -201,6 +201,18 @@ int cv_store_put(cv_txn_t *t, int table, const void *key, size_t klen, const voi
     return translate(rc, "put");
 }
 
+int cv_store_append(cv_txn_t *t, int table, const void *key, size_t klen, const void *val,
+                    size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = mdb_put(t->txn, t->store->dbi[table], &k, &v, MDB_APPEND);
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+        mdb_txn_abort(t->txn); /* as in cv_store_put */
+        t->txn = NULL;
+    }
+    return translate(rc, "append");
+}
+
 int cv_store_del(cv_txn_t *t, int table, const void *key, size_t klen)
 {
     MDB_val k = {klen, (void *)key};

@@ -71,6 +71,13 @@ int cv_store_get(cv_txn_t *t, int table, const void *key, size_t klen, const voi
 int cv_store_put(cv_txn_t *t, int table, const void *key, size_t klen, const void *val,
                  size_t vlen);
 
+/* Stores key -> val where key sorts after every key of the table (LMDB's
+ * MDB_APPEND: pages fill up instead of splitting in half).  Returns 0,
+ * CV_EFULL (as cv_store_put) or CV_EIO (also when the key is not the
+ * largest). */
+int cv_store_append(cv_txn_t *t, int table, const void *key, size_t klen, const void *val,
+                    size_t vlen);
+
 /* Deletes a key.  Returns 0, CV_ENOTFOUND or CV_EIO. */
 int cv_store_del(cv_txn_t *t, int table, const void *key, size_t klen);
 

@@ -12,7 +12,8 @@
  * overlay first and the tables second, so they are the same as if every
  * vote had been written to the tables.
  *
- * Indexing.  Once the overlay holds index_batch votes it is frozen: its
+ * Indexing.  Once the overlay holds index_batch votes (or, in a larger
+ * store, a share of its stored votes: shard.h) it is frozen: its
  * votes are sorted by key, and each following group also writes the next
  * chunk of them -- whole features, in key order, with those features'
  * counters and trends as of the freeze -- to the tables in its own
@@ -43,16 +44,23 @@
  *
  * Log record: a header of now_ms, half_life_ms and cycle (uint64 LE each)
  * and a count (uint32 LE), then per vote the key length (uint16 LE), the
- * key and the CV_VOTE_REC_SIZE-byte vote record.
+ * key and the CV_VOTE_REC_SIZE-byte vote record.  A group's votes are cut
+ * into records of at most LOG_PIECE bytes, each complete in itself, and
+ * appended under consecutive numbers: small values live in the B-tree's
+ * leaves, filled in order, where one large value would need a contiguous
+ * run of overflow pages, which LMDB finds by scanning its free list -- a
+ * cost that grew with the store (measured: docs/PERFORMANCE.md).
  */
 #include "cv_err.h"
 #include "cv_log.h"
 #include "shard_priv.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LOG_HEADER (3 * CV_U64_SIZE + 4)
+#define LOG_PIECE 1800 /* bytes; under LMDB's 2 KiB limit for values kept in a leaf */
 
 int cv__overlay_init(cv_shard_t *s)
 {
@@ -182,15 +190,7 @@ int cv__overlay_vote(cv_shard_t *s, cv_txn_t *t, uint64_t now, const char *id, s
 {
     cv_vote_outcome_t outcome;
     *changed = 0;
-    if (s->loglen == 0) {
-        if (log_reserve(s, LOG_HEADER) < 0)
-            return CV_ENOMEM;
-        cv_u64_encode(now, s->logbuf);
-        cv_u64_encode(s->half_life_ms, s->logbuf + CV_U64_SIZE);
-        cv_u64_encode(s->cycle, s->logbuf + 2 * CV_U64_SIZE);
-        s->loglen = LOG_HEADER;
-        s->logcount = 0;
-    }
+    s->log_now = now;
     int rc = apply(s, t, now, s->half_life_ms, id, idlen, key, klen, next, &outcome);
     if (rc == CV_EDECODE)
         cv_log(CV_LOG_ERROR, "msg=\"unreadable vote record\" feature=%.*s", (int)idlen, id);
@@ -312,25 +312,6 @@ static int by_key(const void *a, const void *b)
     size_t n = x->klen < y->klen ? x->klen : y->klen;
     int c = memcmp(x->key, y->key, n);
     return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
-/* The votes of map m sorted by key into a new array (the caller's); NULL
- * when out of memory.  Valid while m is not added to. */
-static sorted_t *sorted_new(cv_kvmap_t *m, size_t *n)
-{
-    *n = cv_kvmap_count(m);
-    sorted_t *v = malloc((*n ? *n : 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < *n; i++) {
-        const void *key;
-        void *rec;
-        cv_kvmap_at(m, i, &key, &v[i].klen, &rec);
-        v[i].key = key;
-        v[i].rec = rec;
-    }
-    qsort(v, *n, sizeof *v, by_key);
-    return v;
 }
 
 static int feature_put(cv_txn_t *t, const void *id, size_t idlen, const cv__ov_feature_t *f)
@@ -478,14 +459,27 @@ static int log_trim(cv_txn_t *t, uint64_t upto)
     return rc == CV_ENOTFOUND ? 0 : rc;
 }
 
-/* The running group's share of indexing: at least twice its own votes, so
- * that the frozen generation is written before the active one fills. */
-static int frozen_chunk(cv_shard_t *s, cv_txn_t *t)
+/* After the commit of a transaction that ran frozen_chunk(). */
+static void chunk_committed(cv_shard_t *s)
+{
+    s->fz_next = s->fz_pending;
+    if (s->fz_n && s->fz_next == s->fz_n) {
+        if (s->fz_seq == s->log_seq)
+            s->log_seq = 0; /* the log is empty: number from 1 again */
+        frozen_drop(s);
+        s->votes_stored = s->votes_counted;
+        malloc_trim(0); /* the grouping arrays and LMDB's dirty pages */
+    }
+}
+
+/* Writes the next frozen votes, at least `budget` of them in whole
+ * features, in t (a group's share: at least twice its own votes, so that
+ * the frozen generation is written before the active one fills). */
+static int frozen_chunk(cv_shard_t *s, cv_txn_t *t, size_t budget)
 {
     s->fz_pending = s->fz_next;
     if (!s->fz_n)
         return 0;
-    size_t budget = 2 * (size_t)s->logcount + 256;
     size_t end = s->fz_next + budget < s->fz_n ? s->fz_next + budget : s->fz_n;
     while (end < s->fz_n) { /* whole features: extend to the boundary */
         const sorted_t *a = &s->fz_sorted[end - 1], *b = &s->fz_sorted[end];
@@ -495,8 +489,10 @@ static int frozen_chunk(cv_shard_t *s, cv_txn_t *t)
         end++;
     }
     int rc = frozen_write(s, t, s->fz_next, end);
-    if (rc == 0 && end == s->fz_n)
+    if (rc == 0 && end == s->fz_n) {
         rc = log_trim(t, s->fz_seq);
+        s->votes_counted = cv_store_count(t, CV_SHARD_VOTES);
+    }
     if (rc == 0)
         s->fz_pending = end;
     return rc;
@@ -504,35 +500,83 @@ static int frozen_chunk(cv_shard_t *s, cv_txn_t *t)
 
 int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t)
 {
-    int rc = frozen_chunk(s, t);
-    if (rc < 0 || s->logcount == 0)
-        return rc;
-    uint8_t *p = s->logbuf + 3 * CV_U64_SIZE;
-    p[0] = (uint8_t)s->logcount;
-    p[1] = (uint8_t)(s->logcount >> 8);
-    p[2] = (uint8_t)(s->logcount >> 16);
-    p[3] = (uint8_t)(s->logcount >> 24);
-    uint8_t key[CV_BE64_SIZE];
-    cv_be64_encode(s->log_seq + 1, key);
-    return cv_store_put(t, CV_SHARD_LOG, key, sizeof key, s->logbuf, s->loglen);
+    int rc = frozen_chunk(s, t, 2 * (size_t)s->logcount + 256);
+    s->log_pieces = 0;
+    uint8_t piece[LOG_PIECE];
+    const uint8_t *p = s->logbuf, *end = s->logbuf + s->loglen;
+    while (rc == 0 && p < end) {
+        size_t len = LOG_HEADER;
+        uint32_t n = 0;
+        while (p < end) {
+            size_t one = 2 + ((size_t)p[0] | (size_t)p[1] << 8) + CV_VOTE_REC_SIZE;
+            if (len + one > LOG_PIECE)
+                break;
+            memcpy(piece + len, p, one);
+            len += one;
+            p += one;
+            n++;
+        }
+        cv_u64_encode(s->log_now, piece);
+        cv_u64_encode(s->half_life_ms, piece + CV_U64_SIZE);
+        cv_u64_encode(s->cycle, piece + 2 * CV_U64_SIZE);
+        uint8_t *c = piece + 3 * CV_U64_SIZE;
+        c[0] = (uint8_t)n;
+        c[1] = (uint8_t)(n >> 8);
+        c[2] = (uint8_t)(n >> 16);
+        c[3] = (uint8_t)(n >> 24);
+        uint8_t key[CV_BE64_SIZE];
+        cv_be64_encode(s->log_seq + ++s->log_pieces, key);
+        rc = cv_store_append(t, CV_SHARD_LOG, key, sizeof key, piece, len);
+    }
+    return rc;
 }
 
 void cv__overlay_group_committed(cv_shard_t *s)
 {
-    if (s->logcount)
-        s->log_seq++;
+    s->log_seq += s->log_pieces;
+    s->log_pieces = 0;
     s->loglen = 0;
     s->logcount = 0;
     s->ov_stale = 0;
-    s->fz_next = s->fz_pending;
-    if (s->fz_n && s->fz_next == s->fz_n)
+    chunk_committed(s);
+}
+
+/* How many votes the active overlay gathers before it is frozen. */
+static size_t index_limit(const cv_shard_t *s)
+{
+    uint64_t share = s->votes_stored / CV_SHARD_INDEX_SHARE;
+    if (share > CV_SHARD_INDEX_MAX)
+        share = CV_SHARD_INDEX_MAX;
+    return share > s->index_batch ? (size_t)share : s->index_batch;
+}
+
+/* The active overlay becomes the frozen one, grouped for writing.  Returns
+ * 0 or CV_ENOMEM (nothing changed).  The frozen one must be empty. */
+static int freeze(cv_shard_t *s)
+{
+    size_t n;
+    sorted_t *grouped = grouped_new(s->ov_votes, &n);
+    if (!grouped)
+        return CV_ENOMEM;
+    cv_kvmap_t *v = s->fz_votes, *f = s->fz_features;
+    s->fz_votes = s->ov_votes;
+    s->fz_features = s->ov_features;
+    s->ov_votes = v;
+    s->ov_features = f;
+    free(s->fz_sorted);
+    s->fz_sorted = grouped;
+    s->fz_n = n;
+    s->fz_next = s->fz_pending = 0;
+    s->fz_seq = s->log_seq;
+    if (!n)
         frozen_drop(s);
+    return 0;
 }
 
 void cv__overlay_after_group(cv_shard_t *s)
 {
-    if (cv_kvmap_count(s->ov_votes) < s->index_batch &&
-        cv_kvmap_count(s->ov_features) < s->index_batch)
+    size_t limit = index_limit(s);
+    if (cv_kvmap_count(s->ov_votes) < limit && cv_kvmap_count(s->ov_features) < limit)
         return;
     if (s->fz_n || !s->index_batch) {
         /* Indexing fell behind: catch up at once.  Failing loses nothing:
@@ -540,52 +584,21 @@ void cv__overlay_after_group(cv_shard_t *s)
         cv__overlay_settle(s);
         return;
     }
-    size_t n;
-    /* Freeze: the full active overlay becomes the frozen one. */
-    cv_kvmap_t *v = s->fz_votes, *f = s->fz_features;
-    s->fz_votes = s->ov_votes;
-    s->fz_features = s->ov_features;
-    s->ov_votes = v;
-    s->ov_features = f;
-    free(s->fz_sorted);
-    if (!(s->fz_sorted = grouped_new(s->fz_votes, &n))) {
-        cv__overlay_settle(s); /* out of memory: the slow way */
-        return;
-    }
-    s->fz_n = n;
-    s->fz_next = s->fz_pending = 0;
-    s->fz_seq = s->log_seq;
-    if (!n)
-        frozen_drop(s);
+    freeze(s); /* out of memory: the groups go on filling the active one */
 }
 
-static int settle_body(cv_shard_t *s, cv_txn_t *t, void *arg)
+/* A full settle writes in transactions of about this many votes, so that
+ * settling a million votes never holds a million dirty pages at once. */
+#define SETTLE_CHUNK 8192
+
+static int settle_chunk_body(cv_shard_t *s, cv_txn_t *t, void *arg)
 {
-    int rc;
-    if (s->ov_stale && (rc = replay(s, t)) < 0)
-        return rc;
-    if (s->fz_n && (rc = frozen_write(s, t, s->fz_next, s->fz_n)) < 0)
-        return rc;
-    size_t n;
-    sorted_t *v = sorted_new(s->ov_votes, &n);
-    if (!v)
-        return CV_ENOMEM;
-    rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        uint8_t buf[CV_VOTE_REC_SIZE];
-        cv_vote_rec_encode(v[i].rec, buf);
-        rc = cv_store_put(t, CV_SHARD_VOTES, v[i].key, v[i].klen, buf, sizeof buf);
-    }
-    free(v);
-    size_t nf = cv_kvmap_count(s->ov_features);
-    for (size_t i = 0; i < nf && rc == 0; i++) {
-        const void *id;
-        size_t idlen;
-        void *val;
-        cv_kvmap_at(s->ov_features, i, &id, &idlen, &val);
-        rc = feature_put(t, id, idlen, val);
-    }
-    return rc < 0 ? rc : cv_store_clear(t, CV_SHARD_LOG);
+    return frozen_chunk(s, t, SETTLE_CHUNK);
+}
+
+static int clear_log_body(cv_shard_t *s, cv_txn_t *t, void *arg)
+{
+    return cv_store_clear(t, CV_SHARD_LOG);
 }
 
 int cv__overlay_settle(cv_shard_t *s)
@@ -594,18 +607,35 @@ int cv__overlay_settle(cv_shard_t *s)
         cv_kvmap_clear(s->ov_features); /* cached gates only: nothing to write */
         return 0;
     }
+    int rc;
+    if (s->ov_stale) { /* the overlay is rebuilt from what is committed */
+        cv_txn_t *t = NULL;
+        if ((rc = cv_store_begin(s->store, 1, &t)) < 0)
+            return rc;
+        rc = replay(s, t);
+        cv_store_abort(&t);
+        if (rc < 0)
+            return rc;
+        s->ov_stale = 0;
+    }
     size_t n = cv_kvmap_count(s->ov_votes) + (s->fz_n - s->fz_next);
-    /* A grown map reruns the body, which replays the log only if the
-     * overlay is stale: the overlay itself is unchanged until commit. */
-    int rc = cv__shard_write_txn(s, settle_body, NULL);
-    if (rc < 0)
-        return rc;
-    cv_log(CV_LOG_DEBUG, "msg=\"overlay indexed\" votes=%zu log_records=%llu", n,
-           (unsigned long long)s->log_seq);
-    cv_kvmap_clear(s->ov_votes);
+    /* The frozen generation first, then the active one frozen in turn:
+     * each chunk is crash-safe on its own (see the top of this file). */
+    while (s->fz_n || cv_kvmap_count(s->ov_votes)) {
+        if (!s->fz_n && (rc = freeze(s)) < 0)
+            return rc;
+        if (s->fz_n) {
+            if ((rc = cv__shard_write_txn(s, settle_chunk_body, NULL)) < 0)
+                return rc;
+            chunk_committed(s);
+        }
+    }
+    if (s->log_seq) { /* records whose votes all changed nothing */
+        if ((rc = cv__shard_write_txn(s, clear_log_body, NULL)) < 0)
+            return rc;
+        s->log_seq = 0;
+    }
+    cv_log(CV_LOG_DEBUG, "msg=\"overlay indexed\" votes=%zu", n);
     cv_kvmap_clear(s->ov_features);
-    frozen_drop(s);
-    s->log_seq = 0;
-    s->ov_stale = 0;
     return 0;
 }

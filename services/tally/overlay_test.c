@@ -204,10 +204,10 @@ static void test_crash_replay(void **state)
         cv_txn_t *t;
         assert_int_equal(cv_store_begin(raw, 1, &t), 0);
         if (batches[run] > GROUPS * BATCH_MAX) {
-            assert_int_equal(cv_store_count(t, CV_SHARD_LOG), GROUPS);
+            assert_true(cv_store_count(t, CV_SHARD_LOG) >= GROUPS); /* a record or more a group */
             assert_int_equal(cv_store_count(t, CV_SHARD_VOTES), 0);
         } else if (batches[run] == 1500) { /* half written: the log still whole */
-            assert_int_equal(cv_store_count(t, CV_SHARD_LOG), GROUPS);
+            assert_true(cv_store_count(t, CV_SHARD_LOG) >= GROUPS); /* a record or more a group */
             assert_true(cv_store_count(t, CV_SHARD_VOTES) > 0);
             assert_true(cv_store_count(t, CV_SHARD_VOTES) < 1600);
         } else { /* indexed up to the last few groups */

@@ -84,6 +84,8 @@ enum {
 #define CV_SHARD_CREATED_MAX 1000                /* created features per page at most */
 #define CV_SHARD_CLOSED_KEEP 4                   /* closed cycles whose standings are kept */
 #define CV_SHARD_INDEX_BATCH 100000              /* logged votes indexed at once by default */
+#define CV_SHARD_INDEX_SHARE 8       /* ...or 1/8 of the stored votes when that is more */
+#define CV_SHARD_INDEX_MAX 400000    /* ...but never more than this many */
 
 extern const char *const cv_shard_tables[CV_SHARD_NTABLES];
 
@@ -247,7 +249,10 @@ const Canvass__V1__Standings *cv_standings_msg(const cv_standings_t *st);
 void cv_standings_destroy(cv_standings_t **st_p);
 
 /* Sets how many logged votes the overlay holds before they are written to
- * the votes table in one sorted batch (docs/STORAGE.md); 0 turns the log off
+ * the votes table in one sorted batch (docs/STORAGE.md) -- at least; a
+ * larger store indexes 1/CV_SHARD_INDEX_SHARE of its stored votes at once,
+ * up to CV_SHARD_INDEX_MAX, so that the pages a batch rewrites stay few per
+ * vote as the store grows; 0 turns the log off
  * and writes every vote to the tables in its own group, as schema 3 did.
  * Settles what is logged first.  Returns 0 or a store error. */
 int cv_shard_set_index_batch(cv_shard_t *s, size_t votes);

@@ -30,6 +30,8 @@ struct cv_shard {
     /* The vote log (overlay.c); index_batch 0 = no log, votes written to
      * the tables in their group. */
     size_t index_batch;      /* index the overlay once it holds this many */
+    uint64_t votes_stored;   /* entries of the votes table when last counted */
+    uint64_t votes_counted;  /* the count taken in the running transaction */
     cv_kvmap_t *ov_votes;    /* votes key -> cv_vote_rec_t, logged, not indexed */
     cv_kvmap_t *ov_features; /* feature id -> cv__ov_feature_t */
     cv_kvmap_t *fz_votes;    /* the frozen generation, being indexed chunk by */
@@ -38,9 +40,11 @@ struct cv_shard {
     size_t fz_n, fz_next;    /* entries in fz_sorted, the first not indexed */
     size_t fz_pending;       /* fz_next once the running group commits */
     uint64_t fz_seq;         /* log records up to this one are the frozen ones */
-    uint8_t *logbuf;         /* the running group's log record */
+    uint8_t *logbuf;         /* the running group's logged votes */
     size_t loglen, logcap;
     uint32_t logcount;       /* votes in logbuf */
+    uint64_t log_now;        /* the running group's time */
+    uint64_t log_pieces;     /* records the running group appended */
     uint64_t log_seq;        /* key of the last committed log record */
     int ov_stale;            /* a group ran but did not commit: rebuild */
     int logging;             /* the running group goes through the log */
