@@ -17,8 +17,10 @@
 #   BENCH_FEATURES [10000]  BENCH_ZIPF [1.1]  BENCH_DOWN_SHARE [0.15]
 #   BENCH_RETRACT_SHARE [0.05]  BENCH_SEED [1]  BENCH_SHARDS [2]
 #   BENCH_CLOSE_FEATURES [100000]  BENCH_RANKED_CALLS [200]
+#   BENCH_LONG_VOTES [10000000]: votes of the long fsync run (canvass-long)
 #   BENCH_SYSTEMS ["redis-always redis-everysec postgres canvass-fsync
-#                   canvass-os close"]: a subset runs only those
+#                   canvass-os canvass-half close canvass-long"]: a subset runs
+#                   only those (canvass-half needs canvass-fsync before it)
 #   BIN [bin], BUILD [build], LOADGEN [$BIN/canvass-loadgen], PYTHON [/usr/bin/python3]
 #   BENCH_KEEP=1 keeps the temporary data directory.
 set -uo pipefail
@@ -42,7 +44,8 @@ SEED=${BENCH_SEED:-1}
 SHARDS=${BENCH_SHARDS:-2}
 CLOSE_FEATURES=${BENCH_CLOSE_FEATURES:-100000}
 RANKED_CALLS=${BENCH_RANKED_CALLS:-200}
-SYSTEMS=${BENCH_SYSTEMS:-redis-always redis-everysec postgres canvass-fsync canvass-os close}
+LONG_VOTES=${BENCH_LONG_VOTES:-10000000}
+SYSTEMS=${BENCH_SYSTEMS:-redis-always redis-everysec postgres canvass-fsync canvass-os canvass-half close canvass-long}
 OUT=bench/out
 [ "$PG_VOTES" -gt "$VOTES" ] && PG_VOTES=$VOTES
 
@@ -300,6 +303,32 @@ EOF
     extra "$name" stored_votes "$(stored_votes "$dir")"
 }
 
+# p99 at half the peak: a fresh fsync cluster offered half the votes/s the
+# canvass-fsync run acknowledged, with --rate.
+bench_half() {
+    local name=canvass-half dir=$WORK/canvass-half peak
+    peak=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["acked_votes_per_s"]))' \
+        "$OUT/canvass-fsync.json" 2>/dev/null) || { say "half: no canvass-fsync report"; return 0; }
+    start_canvass "$dir" fsync
+    run_loadgen "$name" "$VOTES" --target canvass --server "127.0.0.1:$P" \
+        --publish "127.0.0.1:$((P + 21))" --rate $((peak / 2))
+    stop_canvass
+}
+
+# A long fsync run (LONG_VOTES, 10 million by default): the rate of each
+# tenth, tally's anonymous memory at the end, disk per stored vote.
+bench_long() {
+    local name=canvass-long dir=$WORK/canvass-long
+    start_canvass "$dir" fsync
+    run_loadgen "$name" "$LONG_VOTES" --target canvass --server "127.0.0.1:$P" \
+        --publish "127.0.0.1:$((P + 21))" --verify-timeout 120
+    extra "$name" tally_anon_bytes "$(tally_anon_bytes)"
+    stop_canvass
+    extra "$name" disk_bytes "$(du -sc -B1 "$dir"/tally-* | tail -1 | cut -f1)"
+    extra "$name" stored_votes "$(stored_votes "$dir")"
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$dir"
+}
+
 # A close over many features: a fresh fsync cluster, CLOSE_FEATURES
 # features created and voted on, then one CloseNow timed.
 bench_close() {
@@ -329,6 +358,8 @@ for s in $SYSTEMS; do
     canvass-fsync) bench_canvass fsync ;;
     canvass-os) bench_canvass os ;;
     close) bench_close ;;
+    canvass-half) bench_half ;;
+    canvass-long) bench_long ;;
     *) die "unknown system '$s' in BENCH_SYSTEMS" ;;
     esac
 done
@@ -352,6 +383,7 @@ done
     echo "gcc=$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)"
     echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "votes=$VOTES"
+    echo "long_votes=$LONG_VOTES"
     echo "pg_votes=$PG_VOTES"
     echo "connections=$CONNECTIONS"
     echo "depth=$DEPTH"
