@@ -4,8 +4,10 @@
  * Layout.  `arena` holds, for each entry in the order added, its key bytes
  * padded to 8 and then its value (vsize rounded up to 8).  `entries[i]`
  * records where entry i starts, its key length and its hash.  `slots` is a
- * power-of-two table of entry numbers plus one (0 = empty), probed
- * linearly; it is kept at most half full so probes stay short.
+ * power-of-two table, probed linearly and kept at most half full; a slot
+ * holds the entry number plus one (0 = empty) in its low 32 bits and the
+ * high 32 bits of the key's hash above, so that a probe passes over other
+ * keys without reading their entries (a cache miss each).
  */
 #include "kvmap.h"
 
@@ -29,7 +31,7 @@ struct cv_kvmap {
     size_t used, cap; /* arena bytes */
     entry_t *entries;
     size_t count, ecap;
-    uint32_t *slots;
+    uint64_t *slots;
     size_t nslots;   /* a power of two, or 0 before the first put */
 };
 
@@ -61,13 +63,16 @@ void cv_kvmap_destroy(cv_kvmap_t **map_p)
 static size_t slot_of(const cv_kvmap_t *m, const void *key, size_t klen, uint64_t h, int *hit)
 {
     size_t mask = m->nslots - 1;
+    uint64_t tag = h & 0xffffffff00000000ULL;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        uint32_t s = m->slots[i];
+        uint64_t s = m->slots[i];
         if (s == 0) {
             *hit = 0;
             return i;
         }
-        const entry_t *e = &m->entries[s - 1];
+        if ((s & 0xffffffff00000000ULL) != tag)
+            continue;
+        const entry_t *e = &m->entries[(uint32_t)s - 1];
         if (e->hash == h && e->klen == klen && !memcmp(m->arena + e->off, key, klen)) {
             *hit = 1;
             return i;
@@ -83,7 +88,7 @@ void *cv_kvmap_find(const cv_kvmap_t *m, const void *key, size_t klen)
     size_t i = slot_of(m, key, klen, cv_fnv1a64(key, klen), &hit);
     if (!hit)
         return NULL;
-    const entry_t *e = &m->entries[m->slots[i] - 1];
+    const entry_t *e = &m->entries[(uint32_t)m->slots[i] - 1];
     return m->arena + e->off + ROUND8(e->klen);
 }
 
@@ -91,7 +96,7 @@ void *cv_kvmap_find(const cv_kvmap_t *m, const void *key, size_t klen)
 static int rehash(cv_kvmap_t *m)
 {
     size_t n = m->nslots ? m->nslots * 2 : 1024;
-    uint32_t *slots = calloc(n, sizeof *slots);
+    uint64_t *slots = calloc(n, sizeof *slots);
     if (!slots)
         return CV_ENOMEM;
     free(m->slots);
@@ -101,7 +106,7 @@ static int rehash(cv_kvmap_t *m)
         size_t i = m->entries[k].hash & (n - 1);
         while (slots[i])
             i = (i + 1) & (n - 1);
-        slots[i] = (uint32_t)(k + 1);
+        slots[i] = (m->entries[k].hash & 0xffffffff00000000ULL) | (uint64_t)(k + 1);
     }
     return 0;
 }
@@ -131,7 +136,7 @@ int cv_kvmap_put(cv_kvmap_t *m, const void *key, size_t klen, void **val)
     int hit;
     size_t i = slot_of(m, key, klen, h, &hit);
     if (hit) {
-        const entry_t *e = &m->entries[m->slots[i] - 1];
+        const entry_t *e = &m->entries[(uint32_t)m->slots[i] - 1];
         *val = m->arena + e->off + ROUND8(e->klen);
         return 0;
     }
@@ -152,7 +157,7 @@ int cv_kvmap_put(cv_kvmap_t *m, const void *key, size_t klen, void **val)
     memcpy(p, key, klen);
     memset(p + klen, 0, need - klen);
     m->entries[m->count] = (entry_t){h, (uint32_t)m->used, (uint32_t)klen};
-    m->slots[i] = (uint32_t)(++m->count);
+    m->slots[i] = (h & 0xffffffff00000000ULL) | (uint64_t)(++m->count);
     m->used += need;
     *val = p + ROUND8(klen);
     return 1;
@@ -174,7 +179,7 @@ size_t cv_kvmap_count(const cv_kvmap_t *m)
 
 size_t cv_kvmap_bytes(const cv_kvmap_t *m)
 {
-    return m->cap + m->ecap * sizeof(entry_t) + m->nslots * sizeof(uint32_t);
+    return m->cap + m->ecap * sizeof(entry_t) + m->nslots * sizeof(uint64_t);
 }
 
 void cv_kvmap_clear(cv_kvmap_t *m)
