@@ -16,7 +16,7 @@ import secrets
 import signal
 import time
 
-from harness import (HOST, Client, Cluster, Proc, binary, check, clean_env, eq, free_port_base,
+from harness import (HOST, Client, Cluster, Proc, admin_call, binary, check, clean_env, eq, free_port_base,
                      main, make_admin, make_ping, make_submit, make_tmpdir, make_vote, pb, run,
                      test, wait_until)
 from release_helpers import admin_op, http, wait_http
@@ -253,6 +253,49 @@ def test_user_tokens():
         # f1: alice down (member); f2: carol up (core); f3: erin and frank up
         eq(live(cl), {f1: (-1.0, 0, 1), f2: (3.0, 1, 0), f3: (2.0, 2, 0)},
            "only the accepted votes are counted")
+
+
+def submit_req(c, user, title, token=None):
+    r = make_submit(c.rid(), user, title)
+    if token is not None:
+        r.submit.user_token = token
+    return c.request(r)
+
+
+@test(timeout=60)
+def test_submit_tokens():
+    """Submit.user_token (an extension of A4): checked when sent, required
+    from a require_token app; any tier's token of the author will do."""
+    board = "board-" + secrets.token_hex(16)
+    keys = KEYS + "{board} {sb} submit,require_token board\n".format(
+        board=board, sb=SECRET_PHONE.hex())
+    now = int(time.time())
+    with KeyCluster(write_keys(keys), shards=1) as cl:
+        with cl.client() as c:
+            ok(hello(c, board), "board Hello")
+            refused(submit_req(c, "ann", "No token"), pb.UNAUTHENTICATED,
+                    "app 'board' requires a user token with every submit", "submit without token")
+            for tier in ("member", "core", "honorary"):
+                ok(submit_req(c, "ann", "Signed as %s" % tier,
+                              sign(SECRET_PHONE, "ann", tier, now + 60)), "token of tier " + tier)
+            refused(submit_req(c, "ann", "Bob's token", sign(SECRET_PHONE, "bob", "member", now + 60)),
+                    pb.UNAUTHENTICATED, MISMATCH, "another user's token")
+            refused(submit_req(c, "ann", "Forum's token", sign(SECRET_FORUM, "ann", "member", now + 60)),
+                    pb.UNAUTHENTICATED, MISMATCH, "another app's secret")
+            refused(submit_req(c, "ann", "Old token", sign(SECRET_PHONE, "ann", "core", now - 5)),
+                    pb.UNAUTHENTICATED, "user token expired", "expired token")
+        with cl.client() as c:
+            ok(hello(c, FORUM), "forum Hello")
+            ok(submit_req(c, "cy", "Forum, no token"), "optional without require_token")
+            refused(submit_req(c, "cy", "Forum, forged", bytes(40)), pb.UNAUTHENTICATED, MISMATCH,
+                    "a forged token is checked when sent")
+        req = pb.AdminRequest(app_key=OPS)
+        req.features.SetInParent()
+        rep, _ = admin_call(cl.rep_ep, req)
+        ok(rep, "features")
+        titles = sorted(f.feature.title for f in rep.features.features)
+        eq(titles, ["Forum, no token", "Signed as core", "Signed as honorary", "Signed as member"],
+           "exactly the accepted submits were stored")
 
 
 @test(timeout=30)

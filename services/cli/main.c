@@ -145,18 +145,22 @@ static int take_tags(int argc, char **argv, const char **tags, int *ntags)
     return out;
 }
 
+static long hex_decode(const char *hex, uint8_t *out, size_t cap);
+
 int cv_cli_submit(int argc, char **argv)
 {
-    static char *user, *body, *env_tag;
+    static char *user, *body, *env_tag, *token;
     const char *tags[CV_TAGS_MAX];
     int ntags, npos;
     cv_config_opt_t opts[] = {
         {"user", CV_CFG_STR, NULL, 0, 0, &user, "user id of the submitter (required)"},
         {"body", CV_CFG_STR, NULL, 0, 0, &body, "longer description"},
         {"tag", CV_CFG_STR, NULL, 0, 0, &env_tag, "a tag; repeat for more (at most 8)"},
+        {"token", CV_CFG_STR, NULL, 0, 0, &token, "the submitter's signed user token, in hex (A9)"},
         CLIENT_OPTS,
         {0}};
-    const char *usage = "canvass submit --user USER [--body TEXT] [--tag TAG]... TITLE";
+    const char *usage =
+        "canvass submit --user USER [--body TEXT] [--tag TAG]... [--token HEX] TITLE";
     if ((argc = take_tags(argc, argv, tags, &ntags)) < 0)
         return CV_CLI_USAGE;
     int r = parse_opts(usage, opts, argc, argv, &npos);
@@ -175,8 +179,17 @@ int cv_cli_submit(int argc, char **argv)
         return CV_CLI_USAGE;
     }
 
+    uint8_t tok[512];
+    long toklen = hex_decode(token, tok, sizeof tok);
+    if (toklen < 0) {
+        cv_cli_fail("--token must be hex digits (at most %zu bytes)", sizeof tok);
+        return CV_CLI_USAGE;
+    }
+
     Canvass__V1__Submit s = CANVASS__V1__SUBMIT__INIT;
     s.user_id = user;
+    s.user_token.data = tok;
+    s.user_token.len = (size_t)toklen;
     s.title = argv[2];
     s.body = body;
     s.n_tags = (size_t)ntags;

@@ -136,6 +136,35 @@ static cv_status_t admit_vote(cv_admit_t *a, cv_admit_conn_t *c, const Canvass__
     return st == CV_ST_OK ? st : refuse(a, R_UNAUTHENTICATED, st, err, errlen, NULL);
 }
 
+/* Check 3 for a submit: the right, and the author's token.  A token names a
+ * tier, which a submit does not: one signed for the user with any tier
+ * will do. */
+static cv_status_t admit_submit(cv_admit_t *a, cv_admit_conn_t *c, const Canvass__V1__Submit *s,
+                                uint64_t unix_s, char *err, size_t errlen)
+{
+    const char *name = cv_auth_app_name(c->app);
+    unsigned rights = cv_auth_app_rights(c->app);
+    if (!(rights & CV_AUTH_SUBMIT))
+        return refuse(a, R_FORBIDDEN, CV_ST_FORBIDDEN, err, errlen, "app '%s' may not submit", name);
+    if (s->user_token.len == 0 && !(rights & CV_AUTH_REQUIRE_TOKEN))
+        return CV_ST_OK;
+    if (s->user_token.len == 0)
+        return refuse(a, R_UNAUTHENTICATED, CV_ST_UNAUTHENTICATED, err, errlen,
+                      "app '%s' requires a user token with every submit", name);
+    cv_status_t st = CV_ST_UNAUTHENTICATED;
+    char first[256] = "";
+    for (int tier = 0; tier < CV_TIERS && st != CV_ST_OK; tier++) {
+        st = cv_auth_token_check(c->app, s->user_id, cv_tier_name(tier), s->user_token.data,
+                                 s->user_token.len, unix_s, err, errlen);
+        if (st != CV_ST_OK && (tier == 0 || strstr(err, "expired")))
+            snprintf(first, sizeof first, "%s", err); /* "expired" says the signature was good */
+    }
+    if (st == CV_ST_OK)
+        return st;
+    snprintf(err, errlen, "%s", first);
+    return refuse(a, R_UNAUTHENTICATED, st, err, errlen, NULL);
+}
+
 cv_status_t cv_admit_request(cv_admit_t *a, cv_admit_conn_t *c, const Canvass__V1__Request *req,
                              uint64_t now_ns, uint64_t unix_s, char *err, size_t errlen)
 {
@@ -163,10 +192,10 @@ cv_status_t cv_admit_request(cv_admit_t *a, cv_admit_conn_t *c, const Canvass__V
             st = admit_vote(a, c, req->vote, unix_s, err, errlen);
             if (st != CV_ST_OK)
                 return st;
-        } else if (req->op_case == CANVASS__V1__REQUEST__OP_SUBMIT &&
-                   !(cv_auth_app_rights(c->app) & CV_AUTH_SUBMIT)) {
-            return refuse(a, R_FORBIDDEN, CV_ST_FORBIDDEN, err, errlen, "app '%s' may not submit",
-                          cv_auth_app_name(c->app));
+        } else if (req->op_case == CANVASS__V1__REQUEST__OP_SUBMIT) {
+            st = admit_submit(a, c, req->submit, unix_s, err, errlen);
+            if (st != CV_ST_OK)
+                return st;
         }
     }
 
