@@ -16,9 +16,9 @@ import secrets
 import signal
 import time
 
-from harness import (HOST, Client, Cluster, Proc, admin_call, binary, check, clean_env, eq, free_port_base,
-                     main, make_admin, make_ping, make_submit, make_tmpdir, make_vote, pb, run,
-                     test, wait_until)
+from harness import (HOST, Client, Cluster, Proc, admin_call, binary, check, clean_env, eq,
+                     free_port_base, main, make_admin, make_ping, make_submit, make_tmpdir,
+                     make_vote, pb, run, test, wait_until)
 from release_helpers import admin_op, http, wait_http
 from usertoken import sign
 
