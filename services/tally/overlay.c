@@ -64,9 +64,9 @@
 
 int cv__overlay_init(cv_shard_t *s)
 {
-    s->ov_votes = cv_kvmap_new(sizeof(cv_vote_rec_t));
+    s->ov_votes = cv_kvmap_new(sizeof(cv__ov_vote_t));
     s->ov_features = cv_kvmap_new(sizeof(cv__ov_feature_t));
-    s->fz_votes = cv_kvmap_new(sizeof(cv_vote_rec_t));
+    s->fz_votes = cv_kvmap_new(sizeof(cv__ov_vote_t));
     s->fz_features = cv_kvmap_new(sizeof(cv__ov_feature_t));
     return s->ov_votes && s->ov_features && s->fz_votes && s->fz_features ? 0 : CV_ENOMEM;
 }
@@ -77,8 +77,11 @@ void cv__overlay_free(cv_shard_t *s)
     cv_kvmap_destroy(&s->ov_features);
     cv_kvmap_destroy(&s->fz_votes);
     cv_kvmap_destroy(&s->fz_features);
-    free(s->fz_sorted);
-    s->fz_sorted = NULL;
+    free(s->fz_order);
+    s->fz_order = NULL;
+    free(s->scratch);
+    s->scratch = NULL;
+    s->scratch_cap = 0;
     free(s->logbuf);
     s->logbuf = NULL;
     s->loglen = s->logcap = 0;
@@ -123,6 +126,7 @@ static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms
                  cv_vote_outcome_t *outcome)
 {
     cv_vote_rec_t old;
+    /* rec is the first member of cv__ov_vote_t */
     const cv_vote_rec_t *oldp = cv_kvmap_find(s->ov_votes, key, klen);
     if (!oldp && s->fz_n)
         oldp = cv_kvmap_find(s->fz_votes, key, klen);
@@ -144,10 +148,10 @@ static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms
     *outcome = cv_vote_decide(oldp, next);
     if (*outcome == CV_VOTE_STALE)
         return 0;
+    cv__ov_feature_t *f = cv__overlay_feature(s, id, idlen);
+    if (!f)
+        return CV_ENOMEM;
     if (*outcome == CV_VOTE_CHANGE) {
-        cv__ov_feature_t *f = cv__overlay_feature(s, id, idlen);
-        if (!f)
-            return CV_ENOMEM;
         int rc;
         const cv__ov_feature_t *z = s->fz_n ? cv_kvmap_find(s->fz_features, id, idlen) : NULL;
         if (!f->counts_have && z && z->counts_have) {
@@ -179,9 +183,16 @@ static int apply(cv_shard_t *s, cv_txn_t *t, uint64_t now, uint64_t half_life_ms
         f->dirty = 1;
     }
     void *slot;
-    if (cv_kvmap_put(s->ov_votes, key, klen, &slot) < 0)
+    int added = cv_kvmap_put(s->ov_votes, key, klen, &slot);
+    if (added < 0)
         return CV_ENOMEM;
-    memcpy(slot, next, sizeof *next);
+    cv__ov_vote_t *v = slot;
+    v->rec = *next;
+    if (added) { /* f stays valid: only the votes map was added to */
+        v->next = f->head;
+        f->head = (uint32_t)cv_kvmap_count(s->ov_votes);
+        f->nvotes++;
+    }
     return 0;
 }
 
@@ -324,101 +335,78 @@ static int feature_put(cv_txn_t *t, const void *id, size_t idlen, const cv__ov_f
     return rc < 0 ? rc : cv_store_put(t, CV_SHARD_TRENDS, id, idlen, buf, sizeof buf);
 }
 
-/* The length of the feature id that starts a votes key. */
-static size_t key_feature_len(const sorted_t *v)
+static int by_feature(const void *a, const void *b, void *arg)
 {
-    const uint8_t *nul = memchr(v->key, 0, v->klen);
-    return nul ? (size_t)(nul - v->key) : v->klen;
+    const cv_kvmap_t *m = arg;
+    const void *x, *y;
+    size_t xl, yl;
+    void *v;
+    cv_kvmap_at(m, *(const uint32_t *)a, &x, &xl, &v);
+    cv_kvmap_at(m, *(const uint32_t *)b, &y, &yl, &v);
+    int c = memcmp(x, y, xl < yl ? xl : yl);
+    return c ? c : (xl > yl) - (xl < yl);
 }
 
-/* The frozen votes grouped by feature, features in key order, votes within
- * a feature in no order (frozen_write sorts each chunk as it writes it):
- * a counting sort over the distinct features, so that freezing costs
- * little more than one pass, not a sort of every vote.  NULL when out of
- * memory. */
-typedef struct {
-    const uint8_t *id;
-    size_t idlen;
-    size_t *slot; /* the feature's next place in the output */
-} feat_ref_t;
-
-static int by_feature(const void *a, const void *b)
+/* The frozen features that have votes, in key order, into s->fz_order:
+ * sorting the (few) features, not the (many) votes, is all a freeze costs;
+ * each chunk sorts its own votes.  Returns 0 or CV_ENOMEM. */
+static int order_features(cv_shard_t *s)
 {
-    const feat_ref_t *x = a, *y = b;
-    size_t n = x->idlen < y->idlen ? x->idlen : y->idlen;
-    int c = memcmp(x->id, y->id, n);
-    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
-}
-
-static size_t key_feature_len(const sorted_t *v);
-
-static sorted_t *grouped_new(cv_kvmap_t *m, size_t *n)
-{
-    *n = cv_kvmap_count(m);
-    sorted_t *in = malloc((*n ? *n : 1) * sizeof *in);
-    sorted_t *out = malloc((*n ? *n : 1) * sizeof *out);
-    cv_kvmap_t *feats = cv_kvmap_new(sizeof(size_t)); /* id -> votes, then next slot */
-    feat_ref_t *refs = NULL;
-    if (!in || !out || !feats)
-        goto fail;
-    for (size_t i = 0; i < *n; i++) {
-        const void *key;
-        void *rec, *cnt;
-        cv_kvmap_at(m, i, &key, &in[i].klen, &rec);
-        in[i].key = key;
-        in[i].rec = rec;
-        if (cv_kvmap_put(feats, key, key_feature_len(&in[i]), &cnt) < 0)
-            goto fail;
-        (*(size_t *)cnt)++;
-    }
-    size_t nf = cv_kvmap_count(feats);
-    if (!(refs = malloc((nf ? nf : 1) * sizeof *refs)))
-        goto fail;
-    for (size_t f = 0; f < nf; f++) {
+    size_t nf = cv_kvmap_count(s->fz_features), n = 0;
+    uint32_t *order = malloc((nf ? nf : 1) * sizeof *order);
+    if (!order)
+        return CV_ENOMEM;
+    for (size_t i = 0; i < nf; i++) {
         const void *id;
-        void *cnt;
-        cv_kvmap_at(feats, f, &id, &refs[f].idlen, &cnt);
-        refs[f].id = id;
-        refs[f].slot = cnt;
+        size_t idlen;
+        void *val;
+        cv_kvmap_at(s->fz_features, i, &id, &idlen, &val);
+        if (((cv__ov_feature_t *)val)->head)
+            order[n++] = (uint32_t)i;
     }
-    qsort(refs, nf, sizeof *refs, by_feature);
-    size_t at = 0;
-    for (size_t f = 0; f < nf; f++) { /* counts become start places */
-        size_t c = *refs[f].slot;
-        *refs[f].slot = at;
-        at += c;
-    }
-    for (size_t i = 0; i < *n; i++) {
-        size_t *slot = cv_kvmap_find(feats, in[i].key, key_feature_len(&in[i]));
-        out[(*slot)++] = in[i];
-    }
-    free(refs);
-    free(in);
-    cv_kvmap_destroy(&feats);
-    return out;
-fail:
-    free(refs);
-    free(in);
-    free(out);
-    cv_kvmap_destroy(&feats);
-    return NULL;
+    qsort_r(order, n, sizeof *order, by_feature, s->fz_features);
+    free(s->fz_order);
+    s->fz_order = order;
+    s->fz_n = n;
+    return 0;
 }
 
-/* Writes frozen votes [from, to) -- whole features -- sorted by key, with
- * their features' frozen counters and trends. */
+/* Writes the votes of frozen features [from, to) of fz_order sorted by key,
+ * each feature followed by its frozen counters and trend. */
 static int frozen_write(cv_shard_t *s, cv_txn_t *t, size_t from, size_t to)
 {
     int rc = 0;
-    qsort(s->fz_sorted + from, to - from, sizeof *s->fz_sorted, by_key);
-    for (size_t i = from; i < to && rc == 0; i++) {
-        const sorted_t *v = &s->fz_sorted[i];
-        uint8_t buf[CV_VOTE_REC_SIZE];
-        cv_vote_rec_encode(v->rec, buf);
-        rc = cv_store_put(t, CV_SHARD_VOTES, v->key, v->klen, buf, sizeof buf);
-        size_t flen = key_feature_len(v);
-        if (rc == 0 && (i + 1 == to || key_feature_len(&s->fz_sorted[i + 1]) != flen ||
-                        memcmp(s->fz_sorted[i + 1].key, v->key, flen)))
-            rc = feature_put(t, v->key, flen, cv_kvmap_find(s->fz_features, v->key, flen));
+    for (size_t k = from; k < to && rc == 0; k++) {
+        const void *id;
+        size_t idlen;
+        void *val;
+        cv_kvmap_at(s->fz_features, s->fz_order[k], &id, &idlen, &val);
+        const cv__ov_feature_t *f = val;
+        if (f->nvotes > s->scratch_cap) {
+            sorted_t *p = realloc(s->scratch, f->nvotes * sizeof *p);
+            if (!p)
+                return CV_ENOMEM;
+            s->scratch = p;
+            s->scratch_cap = f->nvotes;
+        }
+        size_t n = 0;
+        for (uint32_t e = f->head; e && n < f->nvotes; n++) {
+            const void *key;
+            void *v;
+            cv_kvmap_at(s->fz_votes, e - 1, &key, &s->scratch[n].klen, &v);
+            s->scratch[n].key = key;
+            s->scratch[n].rec = &((const cv__ov_vote_t *)v)->rec;
+            e = ((const cv__ov_vote_t *)v)->next;
+        }
+        qsort(s->scratch, n, sizeof *s->scratch, by_key);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            uint8_t buf[CV_VOTE_REC_SIZE];
+            cv_vote_rec_encode(s->scratch[i].rec, buf);
+            rc = cv_store_put(t, CV_SHARD_VOTES, s->scratch[i].key, s->scratch[i].klen, buf,
+                              sizeof buf);
+        }
+        if (rc == 0)
+            rc = feature_put(t, id, idlen, f);
     }
     return rc;
 }
@@ -480,13 +468,13 @@ static int frozen_chunk(cv_shard_t *s, cv_txn_t *t, size_t budget)
     s->fz_pending = s->fz_next;
     if (!s->fz_n)
         return 0;
-    size_t end = s->fz_next + budget < s->fz_n ? s->fz_next + budget : s->fz_n;
-    while (end < s->fz_n) { /* whole features: extend to the boundary */
-        const sorted_t *a = &s->fz_sorted[end - 1], *b = &s->fz_sorted[end];
-        size_t fa = key_feature_len(a);
-        if (key_feature_len(b) != fa || memcmp(a->key, b->key, fa))
-            break;
-        end++;
+    size_t end = s->fz_next, votes = 0;
+    while (end < s->fz_n && votes < budget) { /* whole features */
+        const void *id;
+        size_t idlen;
+        void *val;
+        cv_kvmap_at(s->fz_features, s->fz_order[end++], &id, &idlen, &val);
+        votes += ((const cv__ov_feature_t *)val)->nvotes;
     }
     int rc = frozen_write(s, t, s->fz_next, end);
     if (rc == 0 && end == s->fz_n) {
@@ -550,25 +538,26 @@ static size_t index_limit(const cv_shard_t *s)
     return share > s->index_batch ? (size_t)share : s->index_batch;
 }
 
-/* The active overlay becomes the frozen one, grouped for writing.  Returns
- * 0 or CV_ENOMEM (nothing changed).  The frozen one must be empty. */
+/* The active overlay becomes the frozen one, its features ordered for
+ * writing.  Returns 0 or CV_ENOMEM (nothing changed).  The frozen one must
+ * be empty. */
 static int freeze(cv_shard_t *s)
 {
-    size_t n;
-    sorted_t *grouped = grouped_new(s->ov_votes, &n);
-    if (!grouped)
-        return CV_ENOMEM;
     cv_kvmap_t *v = s->fz_votes, *f = s->fz_features;
     s->fz_votes = s->ov_votes;
     s->fz_features = s->ov_features;
     s->ov_votes = v;
     s->ov_features = f;
-    free(s->fz_sorted);
-    s->fz_sorted = grouped;
-    s->fz_n = n;
+    if (order_features(s) < 0) {
+        s->ov_votes = s->fz_votes;
+        s->ov_features = s->fz_features;
+        s->fz_votes = v;
+        s->fz_features = f;
+        return CV_ENOMEM;
+    }
     s->fz_next = s->fz_pending = 0;
     s->fz_seq = s->log_seq;
-    if (!n)
+    if (!s->fz_n)
         frozen_drop(s);
     return 0;
 }

@@ -32,12 +32,14 @@ struct cv_shard {
     size_t index_batch;      /* index the overlay once it holds this many */
     uint64_t votes_stored;   /* entries of the votes table when last counted */
     uint64_t votes_counted;  /* the count taken in the running transaction */
-    cv_kvmap_t *ov_votes;    /* votes key -> cv_vote_rec_t, logged, not indexed */
+    cv_kvmap_t *ov_votes;    /* votes key -> cv__ov_vote_t, logged, not indexed */
     cv_kvmap_t *ov_features; /* feature id -> cv__ov_feature_t */
     cv_kvmap_t *fz_votes;    /* the frozen generation, being indexed chunk by */
     cv_kvmap_t *fz_features; /* chunk with the groups (overlay.c) */
-    struct cv__sorted *fz_sorted; /* fz_votes by key */
-    size_t fz_n, fz_next;    /* entries in fz_sorted, the first not indexed */
+    uint32_t *fz_order;      /* fz_features entries with votes, by feature id */
+    size_t fz_n, fz_next;    /* entries in fz_order, the first not indexed */
+    struct cv__sorted *scratch; /* one chunk's votes, sorted for writing */
+    size_t scratch_cap;
     size_t fz_pending;       /* fz_next once the running group commits */
     uint64_t fz_seq;         /* log records up to this one are the frozen ones */
     uint8_t *logbuf;         /* the running group's logged votes */
@@ -55,8 +57,17 @@ struct cv_shard {
 /* What the overlay knows of one feature: whether it takes votes (read once
  * from its record) and its counters and trend, loaded from the store on the
  * first vote that changes them and written back when the overlay is
- * indexed. */
+ * indexed.  Its votes in the same overlay form a list through their
+ * entries (cv__ov_vote_t.next), so that a generation can be written one
+ * feature at a time without sorting all of it. */
 typedef struct {
+    cv_vote_rec_t rec;
+    uint32_t next; /* entry number + 1 of the feature's next vote; 0 ends */
+} cv__ov_vote_t;
+
+typedef struct {
+    uint32_t head;       /* entry number + 1 of its first vote; 0: none */
+    uint32_t nvotes;     /* votes in that list */
     uint8_t open;        /* the feature exists and takes votes */
     uint8_t counts_have; /* counts holds the feature's counters */
     uint8_t trend_have;  /* trend holds its trend of the open cycle */
