@@ -14,10 +14,11 @@
  *
  * Indexing.  Once the overlay holds index_batch votes (or, in a larger
  * store, a share of its stored votes: shard.h) it is frozen: its
- * votes are sorted by key, and each following group also writes the next
- * chunk of them -- whole features, in key order, with those features'
- * counters and trends as of the freeze -- to the tables in its own
- * transaction, while new votes gather in a fresh active overlay.  The
+ * features are sorted by id (each feature lists its votes through their
+ * entries), and each following group also writes the next chunk of them --
+ * whole features in key order, each one's votes sorted, with its counters
+ * and trend as of the freeze -- to the tables in its own transaction,
+ * while new votes gather in a fresh active overlay.  The
  * group that writes the last chunk also deletes the frozen generation's
  * log records.  So the work of indexing is spread over the groups instead
  * of stalling one of them, and neighbouring keys share their pages.
