@@ -47,7 +47,7 @@ endif
 # Keep test objects: they are intermediates of pattern rules.
 .SECONDARY:
 
-.PHONY: all deps test check unit integration run bench fuzz clean
+.PHONY: all deps test check unit integration run bench chaos fuzz clean
 all: $(BINARIES) $(GEN_PY)
 
 # ---- dependencies --------------------------------------------------------
@@ -120,6 +120,13 @@ run: deps all
 
 bench: deps all
 	@BIN=$(BIN) BUILD=$(BUILD) PYTHON=$(PYTHON) bash bench/run.sh
+
+# Fault injection under load (tests/chaos/chaos.py, docs/RELIABILITY.md) for
+# CHAOS_SECONDS; the last line is "acked N, lost 0, double-counted 0, faults K".
+CHAOS_SECONDS ?= 300
+chaos: deps all
+	@BIN=$(BIN) BUILD=$(BUILD) PYTHONPATH=$(BUILD)/gen:tests $(PYTHON) tests/chaos/chaos.py \
+	    --duration $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 # libFuzzer targets (tests/fuzz/README.md): each runs FUZZ_SECONDS after
 # replaying its seeds and regressions; `make test` runs a brief form.
