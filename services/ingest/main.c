@@ -50,6 +50,7 @@
 
 static const char *listen_addr, *tally_list, *log_level_name, *http_addr, *key_file;
 static long node, max_frame, max_connections, resend_ms, deadline_ms;
+static long idle_ms, read_ms, write_ms, max_buffered_mib;
 static double conn_rate, user_rate;
 static long conn_burst, user_burst, user_table;
 
@@ -63,6 +64,14 @@ static cv_config_opt_t options[] = {
     {"max-frame", CV_CFG_INT, "65536", 16, 16 << 20, &max_frame, "largest frame payload in bytes"},
     {"max-connections", CV_CFG_INT, "10000", 1, 1000000, &max_connections,
      "client connections at once; more are answered UNAVAILABLE and closed"},
+    {"idle-ms", CV_CFG_INT, "300000", 0, 86400000, &idle_ms,
+     "shut a connection that sends no frame and is owed nothing for this long; 0: never"},
+    {"read-ms", CV_CFG_INT, "10000", 0, 86400000, &read_ms,
+     "close a connection that has not finished a frame this long after its first byte; 0: never"},
+    {"write-ms", CV_CFG_INT, "30000", 0, 86400000, &write_ms,
+     "close a connection whose unsent replies make no progress for this long; 0: never"},
+    {"max-buffered", CV_CFG_INT, "256", 1, 1 << 20, &max_buffered_mib,
+     "MiB of unsent replies across connections before every connection stops reading"},
     {"resend-ms", CV_CFG_INT, "1000", 10, 3600000, &resend_ms,
      "resend a command the shard has not acknowledged after this long"},
     {"deadline-ms", CV_CFG_INT, "5000", 10, 3600000, &deadline_ms,
@@ -393,6 +402,10 @@ int main(int argc, char **argv)
         .listen = listen_addr,
         .max_frame = (size_t)max_frame,
         .max_connections = (size_t)max_connections,
+        .idle_ms = (uint64_t)idle_ms,
+        .read_ms = (uint64_t)read_ms,
+        .write_ms = (uint64_t)write_ms,
+        .max_buffered = (size_t)max_buffered_mib << 20,
         .router = in.router,
         .admit = in.admit,
     };
@@ -415,6 +428,8 @@ int main(int argc, char **argv)
     cv_log(CV_LOG_INFO, "msg=\"started\" node=%" PRIu32 " shards=%d max_frame=%ld"
            " max_connections=%ld resend_ms=%ld deadline_ms=%ld",
            node_id, nshards, max_frame, max_connections, resend_ms, deadline_ms);
+    cv_log(CV_LOG_INFO, "msg=\"connection limits\" idle_ms=%ld read_ms=%ld write_ms=%ld"
+           " max_buffered_mib=%ld", idle_ms, read_ms, write_ms, max_buffered_mib);
     cv_log(CV_LOG_INFO, "msg=\"rate limits\" conn_rate=%g conn_burst=%ld user_rate=%g"
            " user_burst=%ld user_table=%ld", conn_rate, conn_burst, user_rate, user_burst,
            user_table);

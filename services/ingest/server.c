@@ -55,6 +55,10 @@ typedef struct cv__conn {
     bool reading;
     bool dirty;
     bool shutdown_sent;
+    uint64_t last_frame_ns;    /* accept or the last complete frame */
+    uint64_t frame_start_ns;   /* first byte of the unfinished frame; 0: none */
+    uint64_t write_ns;         /* last write progress (queue empty: unused) */
+    size_t queued;             /* bytes handed to uv_write, not yet written */
     cv_frame_reader_t reader;
     cv_admit_conn_t admit; /* its app (after Hello) and its rate bucket */
     uint8_t *out; /* framed replies not yet handed to uv_write */
@@ -68,6 +72,7 @@ typedef struct {
     uv_write_t req;
     cv__conn_t *conn;
     uint8_t *buf; /* owned */
+    size_t len;
 } cv__write_t;
 
 struct cv_server {
@@ -80,8 +85,14 @@ struct cv_server {
     size_t nconns;   /* connections whose handle is not closed yet */
     size_t nhandles; /* every handle of ours not closed yet, listener included */
     uint64_t next_id;
+    uv_timer_t sweep; /* the deadlines */
+    bool sweep_open;
+    size_t buffered;  /* sum of the connections' queued bytes */
+    bool over_budget; /* buffered passed max_buffered; reading paused */
     char readbuf[CV__READ_BUF];
 };
+
+static void budget_update(cv_server_t *s);
 
 /* ---- connection lifetime --------------------------------------------------- */
 
@@ -126,6 +137,11 @@ static void conn_close(cv__conn_t *c)
 {
     if (c->state == CONN_CLOSED)
         return;
+    /* The queued writes are cancelled by the close; their bytes leave the
+     * budget now. */
+    c->srv->buffered -= c->queued;
+    c->queued = 0;
+    budget_update(c->srv);
     c->state = CONN_CLOSED;
     c->reading = false;
     undirty(c);
@@ -170,7 +186,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void update_reading(cv__conn_t *c)
 {
     size_t wq = c->tcp.write_queue_size;
-    bool want = c->state == CONN_OPEN &&
+    bool want = c->state == CONN_OPEN && !c->srv->over_budget &&
                 wq <= (c->reading ? CV__WQ_HIGH : CV__WQ_LOW) &&
                 c->inflight < (c->reading ? CV__INFLIGHT_HIGH : CV__INFLIGHT_LOW);
     if (want == c->reading)
@@ -354,12 +370,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    uint64_t now = uv_hrtime();
+    bool completed = false;
     while (c->state == CONN_OPEN) {
         const uint8_t *payload;
         size_t len;
         int rc = cv_frame_reader_next(&c->reader, &payload, &len);
         if (rc == 0)
             break;
+        completed = true;
+        c->last_frame_ns = now;
         if (rc < 0) {
             char err[96];
             if (c->reader.bad_len == 0)
@@ -372,6 +392,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         handle_frame(c, payload, len);
     }
+    /* The read deadline runs from the first byte of the unfinished frame. */
+    if (c->reader.len == c->reader.start)
+        c->frame_start_ns = 0;
+    else if (completed || c->frame_start_ns == 0)
+        c->frame_start_ns = now;
 }
 
 /* ---- writing --------------------------------------------------------------- */
@@ -380,10 +405,15 @@ static void on_write(uv_write_t *req, int status)
 {
     cv__write_t *w = (cv__write_t *)req;
     cv__conn_t *c = w->conn;
+    size_t n = w->len;
     free(w->buf);
     free(w);
     if (c->state == CONN_CLOSED)
         return; /* cancelled by the close; the handle still holds c */
+    c->queued -= n;
+    c->srv->buffered -= n;
+    c->write_ns = uv_hrtime();
+    budget_update(c->srv);
     if (status < 0) {
         cv_log(CV_LOG_DEBUG, "msg=\"write failed; closing\" conn=%" PRIu64 " err=\"%s\"", c->id,
                uv_strerror(status));
@@ -410,6 +440,7 @@ static void conn_flush(cv__conn_t *c)
         }
         w->conn = c;
         w->buf = c->out;
+        w->len = c->out_len;
         uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
         c->out = NULL;
         c->out_len = c->out_cap = 0;
@@ -422,6 +453,11 @@ static void conn_flush(cv__conn_t *c)
             conn_close(c);
             return;
         }
+        if (c->queued == 0)
+            c->write_ns = uv_hrtime(); /* the write deadline starts now */
+        c->queued += w->len;
+        c->srv->buffered += w->len;
+        budget_update(c->srv);
     }
     if (c->state == CONN_FINISHING && !c->shutdown_sent) {
         /* uv_shutdown waits for the queued writes, so the last reply is
@@ -442,6 +478,87 @@ void cv_server_flush(cv_server_t *s)
         undirty(c);
         conn_flush(c);
     }
+}
+
+/* ---- limits ----------------------------------------------------------------- */
+
+/* Pauses every connection's reading when the unsent replies pass the
+ * budget, and resumes them below three quarters of it. */
+static void budget_update(cv_server_t *s)
+{
+    size_t max = s->opts.max_buffered;
+    bool over = max && (s->over_budget ? s->buffered > max / 4 * 3 : s->buffered > max);
+    if (over == s->over_budget)
+        return;
+    s->over_budget = over;
+    cv_log(over ? CV_LOG_WARN : CV_LOG_INFO,
+           "msg=\"%s\" buffered=%zu max_buffered=%zu connections=%zu",
+           over ? "unsent replies over budget: reading paused" : "reading resumed", s->buffered,
+           max, s->nconns);
+    cv__conn_t *c, *tmp;
+    DL_FOREACH_SAFE(s->conns, c, tmp)
+        update_reading(c);
+}
+
+static bool past(uint64_t since_ns, uint64_t limit_ms, uint64_t now)
+{
+    return limit_ms && since_ns && now - since_ns > limit_ms * 1000000ULL;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    cv_server_t *s = t->data;
+    uint64_t now = uv_hrtime();
+    cv__conn_t *c, *tmp;
+    DL_FOREACH_SAFE(s->conns, c, tmp) {
+        if (c->state == CONN_CLOSED)
+            continue;
+        if (c->queued && past(c->write_ns, s->opts.write_ms, now)) {
+            cv_log(CV_LOG_INFO, "msg=\"write deadline: the client reads nothing; closing\" "
+                   "conn=%" PRIu64 " unsent=%zu", c->id, c->queued);
+            conn_close(c);
+        } else if (c->state == CONN_OPEN && past(c->frame_start_ns, s->opts.read_ms, now)) {
+            cv_log(CV_LOG_INFO, "msg=\"read deadline: a frame was not finished; closing\" "
+                   "conn=%" PRIu64 " held=%zu", c->id, c->reader.len - c->reader.start);
+            conn_close(c);
+        } else if (c->state == CONN_OPEN && !c->frame_start_ns && !c->inflight && !c->queued &&
+                   !c->out_len && past(c->last_frame_ns, s->opts.idle_ms, now)) {
+            cv_log(CV_LOG_INFO, "msg=\"idle deadline; closing\" conn=%" PRIu64, c->id);
+            conn_finish(c);
+        }
+    }
+    cv_server_flush(s); /* the shutdowns of idle ones */
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    cv_server_t *s = h->data;
+    s->nhandles--;
+}
+
+static void close_sweep(cv_server_t *s)
+{
+    if (s->sweep_open) {
+        s->sweep_open = false;
+        uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+    }
+}
+
+/* Every quarter of the shortest deadline, between 10 ms and 1 s. */
+static void start_sweep(cv_server_t *s)
+{
+    uint64_t every = 1000;
+    uint64_t d[3] = {s->opts.idle_ms, s->opts.read_ms, s->opts.write_ms};
+    for (int i = 0; i < 3; i++)
+        if (d[i] && d[i] / 4 < every)
+            every = d[i] / 4;
+    if (every < 10)
+        every = 10;
+    uv_timer_init(s->loop, &s->sweep);
+    s->sweep.data = s;
+    s->sweep_open = true;
+    s->nhandles++;
+    uv_timer_start(&s->sweep, on_sweep, every, every);
 }
 
 /* ---- accepting ------------------------------------------------------------- */
@@ -515,6 +632,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->refs = 1;
     c->state = CONN_OPEN;
     c->tcp.data = c;
+    c->last_frame_ns = uv_hrtime();
     cv_frame_reader_init(&c->reader, s->opts.max_frame);
     cv_admit_conn_init(s->opts.admit, &c->admit, uv_hrtime());
     DL_APPEND(s->conns, c);
@@ -618,6 +736,7 @@ cv_server_t *cv_server_new(uv_loop_t *loop, const cv_server_opts_t *opts)
         if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) == 0)
             p = sockaddr_text(&ss, ip, sizeof ip);
         cv_log(CV_LOG_INFO, "msg=\"listening for clients\" addr=\"%s\" port=%d", ip, p);
+        start_sweep(s);
     } else {
         cv_log(CV_LOG_ERROR, "msg=\"cannot listen\" listen=\"%s\" err=\"%s\"", opts->listen,
                uv_strerror(rc));
@@ -637,6 +756,7 @@ fail:
 void cv_server_drain(cv_server_t *s)
 {
     close_listener(s);
+    close_sweep(s);
     cv__conn_t *c, *tmp;
     DL_FOREACH_SAFE(s->conns, c, tmp)
         conn_drain(c);
@@ -645,6 +765,7 @@ void cv_server_drain(cv_server_t *s)
 void cv_server_close(cv_server_t *s)
 {
     close_listener(s);
+    close_sweep(s);
     cv__conn_t *c, *tmp;
     DL_FOREACH_SAFE(s->conns, c, tmp)
         conn_close(c);

@@ -18,7 +18,17 @@
  *   - the peer's end of stream (shutdown of its write side) stops reading,
  *     and the connection closes after every reply it is owed is written;
  *   - reading pauses while more than 8 MiB of replies are unsent, or while
- *     65536 of its commands wait for their shard, and resumes well below.
+ *     65536 of its commands wait for their shard, and resumes well below;
+ *   - deadlines (checked every quarter of the shortest, at most once a
+ *     second): a connection that completes no frame for idle_ms while it is
+ *     owed nothing is shut down; one that has begun a frame and not
+ *     finished it within read_ms of that frame's first byte (slowloris) is
+ *     closed; one whose unsent replies make no progress for write_ms (a
+ *     client that never reads) is closed and its buffers freed.
+ * Across connections, the replies held unsent are bounded by max_buffered:
+ * past it every connection stops reading (so no new replies are made) until
+ * the total is back under three quarters of it.  Together with the write
+ * deadline this bounds the memory clients can make ingest hold.
  * A connection that goes away with commands in flight is kept (not its
  * socket) until the router has completed them; their replies are dropped.
  *
@@ -43,6 +53,10 @@ typedef struct {
     const char *listen;     /* "host:port", "[v6addr]:port"; host may be a name */
     size_t max_frame;       /* payload bytes per frame, both directions */
     size_t max_connections; /* past this, accept, answer UNAVAILABLE, close */
+    uint64_t idle_ms;       /* no complete frame, nothing owed: shut down (0: never) */
+    uint64_t read_ms;       /* a frame begun and not finished: close (0: never) */
+    uint64_t write_ms;      /* unsent replies stuck: close (0: never) */
+    size_t max_buffered;    /* unsent reply bytes across connections before reading pauses */
     cv_router_t *router;    /* borrowed; must outlive the server's handles */
     cv_admit_t *admit;      /* borrowed; must outlive the server */
 } cv_server_opts_t;
