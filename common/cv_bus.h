@@ -33,6 +33,54 @@ typedef struct {
 /* Creates the process's context; NULL on failure. */
 cv_bus_t *cv_bus_new(void);
 
+/* ---- CURVE (DESIGN A9 "between hosts") ------------------------------------
+ * With keys set, every socket this bus binds is a CURVE server with the
+ * process's own key pair, and a ZAP handler (a thread of the bus, domain
+ * "canvass") admits only clients whose public key is in the allow list or
+ * is the process's own -- any other key, and every NULL or PLAIN peer, is
+ * refused (and logged).  Every socket it connects is a CURVE client with
+ * the process's own key pair that expects the server key given.  The
+ * servers of a cluster (tally shards, publish) share one key pair; each
+ * client (ingest, the CLI, subscribers) has its own, listed in the servers'
+ * allow file.  Key files are written by `canvass keygen`. */
+
+#define CV_CURVE_KEY_LEN 40 /* Z85 text of a 32-byte key */
+
+/* Writes a new key pair, Z85, NUL-terminated.  Returns 0 or CV_EIO. */
+int cv_curve_keypair(char pub[CV_CURVE_KEY_LEN + 1], char sec[CV_CURVE_KEY_LEN + 1]);
+
+/* Reads a key file: "public KEY" and "secret KEY" lines (a .key file; the
+ * secret may be absent: a .pub file is "KEY" or "public KEY"), # comments.
+ * Returns 0, CV_ENOTFOUND (no such file) or CV_EINVAL (why in err). */
+int cv_curve_read(const char *path, char pub[CV_CURVE_KEY_LEN + 1],
+                  char sec[CV_CURVE_KEY_LEN + 1], char *err, size_t errlen);
+
+/* Turns CURVE on for every socket bound or connected from now on: own key
+ * pair (both Z85), the servers' public key for connections (NULL: own),
+ * and the allow file of client public keys for bound sockets (NULL: only
+ * the own key).  Starts the ZAP handler.  Returns 0, or CV_EINVAL / CV_EIO
+ * with the reason in err. */
+int cv_bus_curve(cv_bus_t *bus, const char *pub, const char *sec, const char *server_pub,
+                 const char *allow_path, char *err, size_t errlen);
+
+/* Configures CURVE from the three settings every service has (--curve-key
+ * FILE, --curve-server FILE-or-KEY, --curve-allow FILE); nothing when key
+ * is empty.  Logs whether CURVE is on.  Returns 0 or CV_EINVAL (why in
+ * err). */
+int cv_bus_curve_setup(cv_bus_t *bus, const char *key, const char *server, const char *allow,
+                       char *err, size_t errlen);
+
+/* The three rows of a service's config table (cv_config.h) for the above. */
+/* clang-format off */
+#define CV_BUS_CURVE_OPTS(key, server, allow)                                          \
+    {"curve-key", CV_CFG_STR, NULL, 0, 0, &(key),                                      \
+     "this process's CURVE key pair file (canvass keygen); empty: unencrypted"},       \
+    {"curve-server", CV_CFG_STR, NULL, 0, 0, &(server),                                \
+     "public key of the servers it connects to (a .pub file or 40 Z85 characters)"},  \
+    {"curve-allow", CV_CFG_STR, NULL, 0, 0, &(allow),                                  \
+     "file of client public keys allowed to connect to its sockets, one a line"}
+/* clang-format on */
+
 /* Terminates the context.  Every socket must be destroyed first.  Safe on
  * NULL and twice; nulls *bus_p. */
 void cv_bus_destroy(cv_bus_t **bus_p);

@@ -24,7 +24,7 @@
 #include <string.h>
 
 /* The options every admin command shares (cli.h). */
-char *cv_cli_publish, *cv_cli_app_key;
+char *cv_cli_publish, *cv_cli_app_key, *cv_cli_curve_key, *cv_cli_curve_server;
 long cv_cli_timeout;
 
 /* ---- exchanges with publish ---------------------------------------------- */
@@ -69,6 +69,13 @@ int cv_cli_admin_new(cv_cli_admin_t **out)
         return CV_CLI_USAGE;
     }
     a->bus = cv_bus_new();
+    char err[512];
+    if (a->bus && cv_bus_curve_setup(a->bus, cv_cli_curve_key, cv_cli_curve_server, NULL, err,
+                                     sizeof err) < 0) {
+        cv_cli_fail("%s", err);
+        cv_cli_admin_destroy(&a);
+        return CV_CLI_USAGE;
+    }
     a->sock = a->bus ? cv_sock_new(a->bus, CV_SOCK_REQ) : NULL;
     if (!a->sock) {
         cv_cli_fail("cannot set up a ZeroMQ socket (out of memory?)");

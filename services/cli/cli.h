@@ -40,6 +40,7 @@ int cv_cli_cycle(int argc, char **argv);
 int cv_cli_feature(int argc, char **argv);
 int cv_cli_features(int argc, char **argv);
 int cv_cli_export(int argc, char **argv);
+int cv_cli_keygen(int argc, char **argv);
 
 /* Prints "canvass: <reason>" and a newline on stderr. */
 void cv_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,7 +50,7 @@ void cv_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The options every release-manager command shares, filled by cv_config:
  * --publish (host:port or tcp://host:port), --timeout (seconds) and
  * --app-key.  Put CV_CLI_ADMIN_OPTS last in a command's option table. */
-extern char *cv_cli_publish, *cv_cli_app_key;
+extern char *cv_cli_publish, *cv_cli_app_key, *cv_cli_curve_key, *cv_cli_curve_server;
 extern long cv_cli_timeout;
 
 /* clang-format off */
@@ -59,7 +60,11 @@ extern long cv_cli_timeout;
     {"timeout", CV_CFG_INT, "10", 1, 3600, &cv_cli_timeout,                          \
      "seconds to wait for each answer"},                                             \
     {"app-key", CV_CFG_STR, NULL, 0, 0, &cv_cli_app_key,                             \
-     "admin key, when the cluster uses app keys"}
+     "admin key, when the cluster uses app keys"},                                   \
+    {"curve-key", CV_CFG_STR, NULL, 0, 0, &cv_cli_curve_key,                         \
+     "this client's CURVE key pair file, when the cluster encrypts ZeroMQ"},         \
+    {"curve-server", CV_CFG_STR, NULL, 0, 0, &cv_cli_curve_server,                   \
+     "the servers' public key (.pub file or Z85), with --curve-key"}
 /* clang-format on */
 
 /* A conversation with publish's REP socket (DESIGN A7, port P+21): one

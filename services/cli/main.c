@@ -369,6 +369,7 @@ static const struct {
     {"feature", cv_cli_feature, "voters ID [--all] [--format text|json|csv]",
      "list who voted, to tell them"},
     {"export", cv_cli_export, "--out DIR", "features, votes and lists as CSV/JSON"},
+    {"keygen", cv_cli_keygen, "[--out DIR] [--name NAME]", "a CURVE key pair for encrypted ZeroMQ"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

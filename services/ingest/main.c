@@ -51,6 +51,7 @@
 static const char *listen_addr, *tally_list, *log_level_name, *http_addr, *key_file;
 static long node, max_frame, max_connections, resend_ms, deadline_ms;
 static long idle_ms, read_ms, write_ms, max_buffered_mib;
+static const char *curve_key, *curve_server, *curve_allow;
 static double conn_rate, user_rate;
 static long conn_burst, user_burst, user_table;
 
@@ -77,6 +78,7 @@ static cv_config_opt_t options[] = {
     {"deadline-ms", CV_CFG_INT, "5000", 10, 3600000, &deadline_ms,
      "answer UNAVAILABLE when the shard has not acknowledged after this long"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &log_level_name, "debug, info, warn or error"},
+    CV_BUS_CURVE_OPTS(curve_key, curve_server, curve_allow),
     {"http", CV_CFG_STR, "127.0.0.1:7781", 0, 0, &http_addr,
      "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
     {"key-file", CV_CFG_STR, NULL, 0, 0, &key_file,
@@ -379,6 +381,18 @@ int main(int argc, char **argv)
         cv_auth_destroy(&keys);
         free(tally_copy);
         return 1;
+    }
+    char cerr[512];
+    if (cv_bus_curve_setup(bus, curve_key, curve_server, curve_allow, cerr, sizeof cerr) < 0) {
+        fprintf(stderr, "canvass-ingest: %s\n", cerr);
+        cv_log(CV_LOG_ERROR, "msg=\"refusing to start\" reason=\"%s\"", cerr);
+        cv_http_stop(&http);
+        cv_metrics_destroy(&metrics);
+        cv_bus_destroy(&bus);
+        cv_admit_destroy(&in.admit);
+        cv_auth_destroy(&keys);
+        free(tally_copy);
+        return 2;
     }
     cv_router_opts_t ropts = {
         .endpoints = (const char *const *)endpoints,

@@ -48,6 +48,7 @@ static void on_signal(int sig)
 }
 
 static char *opt_tally, *opt_pub, *opt_rep, *opt_data, *opt_schedule, *opt_log_level;
+static char *opt_curve_key, *opt_curve_server, *opt_curve_allow;
 static double opt_weight[CV_TIERS];
 static long opt_shard_timeout_ms;
 static char *opt_http;
@@ -73,6 +74,7 @@ static cv_config_opt_t options[] = {
     {"shard-timeout-ms", CV_CFG_INT, "5000", 1, 600000, &opt_shard_timeout_ms,
      "how long a close or live query waits for every shard"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
+    CV_BUS_CURVE_OPTS(opt_curve_key, opt_curve_server, opt_curve_allow),
     {"http", CV_CFG_STR, "127.0.0.1:7780", 0, 0, &opt_http,
      "HOST:PORT of the HTTP API, /healthz, /readyz and /metrics; off for none"},
     {"http-timeout-ms", CV_CFG_INT, "30000", 100, 3600000, &opt_http_timeout_ms,
@@ -266,6 +268,13 @@ int main(int argc, char **argv)
     pub_events_t *events = NULL;
     if (!(bus = cv_bus_new())) {
         cv_log(CV_LOG_ERROR, "msg=\"cannot create the ZeroMQ context\"");
+        goto out;
+    }
+    if (cv_bus_curve_setup(bus, opt_curve_key, opt_curve_server, opt_curve_allow, err,
+                           sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        cv_log(CV_LOG_ERROR, "msg=\"refusing to start\" reason=\"%s\"", err);
+        status = 2;
         goto out;
     }
     if (!(shards = pub_shards_new(bus, opt_tally, err, sizeof err))) {

@@ -38,6 +38,7 @@
 static long opt_shard, opt_shards, opt_batch_max, opt_map_mib, opt_half_life, opt_index_batch;
 static char *opt_bind, *opt_data, *opt_durability, *opt_log_level, *opt_http;
 static int opt_check, opt_dump_votes;
+static char *opt_curve_key, *opt_curve_server, *opt_curve_allow;
 
 static cv_config_opt_t options[] = {
     {"shard", CV_CFG_INT, "0", 0, 1023, &opt_shard, "this shard's id, 0..shards-1"},
@@ -57,6 +58,7 @@ static cv_config_opt_t options[] = {
     {"index-batch", CV_CFG_INT, "100000", 0, 10000000, &opt_index_batch,
      "logged votes written to the votes table at once (0: no vote log, docs/STORAGE.md)"},
     {"log-level", CV_CFG_STR, "info", 0, 0, &opt_log_level, "debug, info, warn or error"},
+    CV_BUS_CURVE_OPTS(opt_curve_key, opt_curve_server, opt_curve_allow),
     {"http", CV_CFG_STR, "127.0.0.1:7782", 0, 0, &opt_http,
      "HOST:PORT for /healthz, /readyz and /metrics; off for none"},
     {"check", CV_CFG_BOOL, "off", 0, 0, &opt_check,
@@ -439,6 +441,14 @@ static int serve(cv_durability_t durability)
 
     int status = 1;
     cv_bus_t *bus = cv_bus_new();
+    char cerr[512];
+    if (bus && cv_bus_curve_setup(bus, opt_curve_key, opt_curve_server, opt_curve_allow, cerr,
+                                  sizeof cerr) < 0) {
+        fprintf(stderr, "canvass-tally: %s\n", cerr);
+        cv_log(CV_LOG_ERROR, "msg=\"refusing to start\" reason=\"%s\"", cerr);
+        status = 2;
+        goto out;
+    }
     sv.sock = bus ? cv_sock_new(bus, CV_SOCK_ROUTER) : NULL;
     sv.msgs = calloc(sv.batch_max, sizeof *sv.msgs);
     sv.jobs = calloc(sv.batch_max, sizeof *sv.jobs);
