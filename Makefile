@@ -47,7 +47,7 @@ endif
 # Keep test objects: they are intermediates of pattern rules.
 .SECONDARY:
 
-.PHONY: all deps test check unit integration run bench chaos fuzz clean
+.PHONY: all deps test check unit integration run bench chaos fuzz memcheck clean FORCE
 all: $(BINARIES) $(GEN_PY)
 
 # ---- dependencies --------------------------------------------------------
@@ -67,11 +67,18 @@ $(GEN_C) $(GEN_H) &: proto/canvass.proto | $(BUILD)/.deps
 $(GEN_PY): proto/canvass.proto | $(BUILD)/.deps
 	@mkdir -p $(BUILD)/gen
 	protoc -Iproto --python_out=$(BUILD)/gen $<
-$(BUILD)/gen/canvass.pb-c.o: $(GEN_C)
+$(BUILD)/gen/canvass.pb-c.o: $(GEN_C) $(BUILD)/.flags
 	$(CC) $(CFLAGS_BASE) $(INCLUDES) $(CFLAGS) -w -c $< -o $@
 
+# The compiler and flags a tree was built with: when they change (a
+# SANITIZE= build into the same BUILD, say) every object is rebuilt rather
+# than mixed with objects built another way.
+$(BUILD)/.flags: FORCE | $(BUILD)/.deps
+	@echo '$(CC) $(CFLAGS_BASE) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	    echo '$(CC) $(CFLAGS_BASE) $(CFLAGS) $(LDFLAGS)' > $@
+
 # ---- our code ------------------------------------------------------------
-$(BUILD)/%.o: %.c $(GEN_H)
+$(BUILD)/%.o: %.c $(GEN_H) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c $< -o $@
 
@@ -99,7 +106,7 @@ $(BUILD)/unit/loadgen_%_test: LDLIBS += $(LOADGEN_LIBS)
 $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(COMMON_LIB) $(LDLIBS) -lcmocka
-$(BUILD)/unit/%_test.o: common/%_test.c $(GEN_H)
+$(BUILD)/unit/%_test.o: common/%_test.c $(GEN_H) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c $< -o $@
 
@@ -134,7 +141,18 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
+# Every test against a build with AddressSanitizer, LeakSanitizer and
+# UndefinedBehaviorSanitizer in build-memcheck/ and bin-memcheck/: a report
+# from any process fails the test that caused it (tests/harness.py reads the
+# process logs; a unit test exits non-zero).  `make SANITIZE=address,undefined
+# test` does the same in build/ and bin/.
+memcheck: deps
+	@$(MAKE) --no-print-directory BUILD=build-memcheck BIN=bin-memcheck \
+	    SANITIZE=address,undefined all unit
+	@ASAN_OPTIONS=detect_leaks=1 BUILD=build-memcheck BIN=bin-memcheck PYTHON=$(PYTHON) \
+	    bash tests/run.sh $(T)
+
 clean:
-	rm -rf $(BUILD) $(BIN)
+	rm -rf $(BUILD) $(BIN) build-memcheck bin-memcheck
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
