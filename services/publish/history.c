@@ -82,6 +82,11 @@ void pub_history_close(pub_history_t **h_p)
     *h_p = NULL;
 }
 
+int pub_history_reader_check(pub_history_t *h)
+{
+    return cv_store_reader_check(h->store);
+}
+
 int pub_history_load(pub_history_t *h, const char *schedule_text, pub_meta_t *m,
                      int *schedule_matches)
 {

@@ -43,6 +43,10 @@ pub_history_t *pub_history_open(const char *dir);
 /* Closes the store; safe on NULL and twice; nulls *h_p. */
 void pub_history_close(pub_history_t **h_p);
 
+/* Clears reader slots left by crashed processes that opened the store (a
+ * tool, a killed publish); returns how many (>= 0). */
+int pub_history_reader_check(pub_history_t *h);
+
 /* Reads the meta.  Returns 1 when the store is fresh (*m untouched), 0 after
  * filling *m and setting *schedule_matches to whether the stored due time
  * was computed for schedule_text, CV_EDECODE when the meta is corrupt, or

@@ -16,6 +16,7 @@
 #include "cv_config.h"
 #include "cv_err.h"
 #include "cv_http.h"
+#include "cv_id.h"
 #include "cv_metrics.h"
 #include "cv_log.h"
 #include "cv_rank.h"
@@ -38,6 +39,8 @@
 /* The loop wakes at least this often, so a signal that lands just before
  * the wait, or a wall clock that jumps, costs at most this long. */
 #define LOOP_WAKE_MS 1000
+/* Stale LMDB reader slots are cleared this often (and at every open). */
+#define READER_CHECK_MS 60000
 
 static volatile sig_atomic_t stop_requested;
 
@@ -196,7 +199,14 @@ static int run(pub_cycles_t *cycles, pub_features_t *features, pub_events_t *eve
     socks[0] = rep;
     for (int i = 0; i < nshards; i++)
         socks[1 + i] = pub_shards_sock(shards, i);
+    uint64_t next_reader_check = cv_now_ms() + READER_CHECK_MS;
     while (!stop_requested) {
+        if (cv_now_ms() >= next_reader_check) {
+            int cleared = pub_history_reader_check(pub_cycles_history(cycles));
+            if (cleared > 0)
+                cv_log(CV_LOG_WARN, "msg=\"cleared stale readers\" count=%d", cleared);
+            next_reader_check = cv_now_ms() + READER_CHECK_MS;
+        }
         long wait = pub_cycles_tick(cycles);
         long merges_wait = pub_features_tick(features); /* pending merges */
         if (merges_wait >= 0 && (wait < 0 || merges_wait < wait))
