@@ -491,6 +491,8 @@ int cv__overlay_group_end(cv_shard_t *s, cv_txn_t *t)
 {
     int rc = frozen_chunk(s, t, 2 * (size_t)s->logcount + 256);
     s->log_pieces = 0;
+    if (rc < 0 || s->loglen == 0)
+        return rc; /* (and logbuf may still be NULL) */
     uint8_t piece[LOG_PIECE];
     const uint8_t *p = s->logbuf, *end = s->logbuf + s->loglen;
     while (rc == 0 && p < end) {
