@@ -383,16 +383,10 @@ int main(int argc, char **argv)
         return 1;
     }
     char cerr[512];
-    if (cv_bus_curve_setup(bus, curve_key, curve_server, curve_allow, cerr, sizeof cerr) < 0) {
+    int crc = cv_bus_curve_setup(bus, curve_key, curve_server, curve_allow, cerr, sizeof cerr);
+    if (crc < 0) {
         fprintf(stderr, "canvass-ingest: %s\n", cerr);
         cv_log(CV_LOG_ERROR, "msg=\"refusing to start\" reason=\"%s\"", cerr);
-        cv_http_stop(&http);
-        cv_metrics_destroy(&metrics);
-        cv_bus_destroy(&bus);
-        cv_admit_destroy(&in.admit);
-        cv_auth_destroy(&keys);
-        free(tally_copy);
-        return 2;
     }
     cv_router_opts_t ropts = {
         .endpoints = (const char *const *)endpoints,
@@ -402,7 +396,7 @@ int main(int argc, char **argv)
         .deadline_ms = (uint64_t)deadline_ms,
         .done = on_result,
     };
-    in.router = cv_router_new(in.loop, bus, &ropts);
+    in.router = crc < 0 ? NULL : cv_router_new(in.loop, bus, &ropts);
     if (!in.router) {
         cv_http_stop(&http);
         cv_metrics_destroy(&metrics);
@@ -410,7 +404,7 @@ int main(int argc, char **argv)
         cv_admit_destroy(&in.admit);
         cv_auth_destroy(&keys);
         free(tally_copy);
-        return 2; /* a bad endpoint is the usual cause */
+        return 2; /* a bad key file or endpoint */
     }
     cv_server_opts_t sopts = {
         .listen = listen_addr,

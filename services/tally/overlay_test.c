@@ -123,17 +123,27 @@ static fx_t *fresh(size_t index_batch)
     return fx;
 }
 
+/* The stream with the log off: its acks, packed standings and dump, which
+ * every other way of running it must reproduce. */
+static fx_t *reference(int want[GROUPS][BATCH_MAX][2], uint8_t **st, size_t *len, char **dump)
+{
+    fx_t *direct = fresh(0);
+    run_stream(direct, want);
+    *st = packed_standings(direct, len);
+    *dump = NULL;
+    cv_shard_close(&direct->shard);
+    assert_int_equal(audit(cv_audit_dump_votes, direct->dir, dump), 0);
+    return direct;
+}
+
 static void test_log_is_invisible(void **state)
 {
     (void)state;
     static int want[GROUPS][BATCH_MAX][2], got[GROUPS][BATCH_MAX][2];
-    fx_t *direct = fresh(0);
-    run_stream(direct, want);
     size_t wlen;
-    uint8_t *wst = packed_standings(direct, &wlen);
-    char *wdump = NULL;
-    cv_shard_close(&direct->shard);
-    assert_int_equal(audit(cv_audit_dump_votes, direct->dir, &wdump), 0);
+    uint8_t *wst;
+    char *wdump;
+    fx_t *direct = reference(want, &wst, &wlen, &wdump);
     assert_true(strlen(wdump) > 100);
 
     /* Indexed at once, every 7 votes, and never during the stream. */
@@ -169,13 +179,10 @@ static void test_crash_replay(void **state)
 {
     (void)state;
     static int want[GROUPS][BATCH_MAX][2], got[GROUPS][BATCH_MAX][2];
-    fx_t *direct = fresh(0);
-    run_stream(direct, want);
     size_t wlen;
-    uint8_t *wst = packed_standings(direct, &wlen);
-    char *wdump = NULL;
-    cv_shard_close(&direct->shard);
-    assert_int_equal(audit(cv_audit_dump_votes, direct->dir, &wdump), 0);
+    uint8_t *wst;
+    char *wdump;
+    fx_t *direct = reference(want, &wst, &wlen, &wdump);
 
     /* Killed with every vote only in the log, killed while a frozen
      * generation was half written (1500: frozen a few groups before the
