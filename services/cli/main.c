@@ -17,6 +17,7 @@
 #include "cv_log.h"
 #include "cv_validate.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,7 @@ int main(int argc, char **argv)
     /* The commands print their own one-line reasons; the common modules'
      * log lines would only repeat them.  `up` turns logging back on. */
     cv_log_init("canvass", -1, CV_LOG_ERROR + 1);
+    signal(SIGPIPE, SIG_IGN); /* a server gone mid-write: a failed command, not a silent death */
     if (argc < 2) {
         usage(stderr);
         return CV_CLI_USAGE;

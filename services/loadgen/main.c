@@ -28,6 +28,7 @@
 #include "verify.h"
 #include "workload.h"
 
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,9 @@ int main(int argc, char **argv)
         .stall_s = (double)opt_stall,
         .rate = opt_rate,
     };
+    /* A server that dies mid-write (the tests kill ingest under load) must
+     * be a lost connection to retry on, not the end of the run. */
+    signal(SIGPIPE, SIG_IGN);
     int failed = cv_run(&ro, w, &rep) < 0;
     if (!failed && opt_verify) {
         cv_verify_opts_t vo = {opt_publish, opt_app_key, opt_verify_timeout * 1000};
