@@ -72,7 +72,8 @@ static cv_config_opt_t options[] = {
     {"write-ms", CV_CFG_INT, "30000", 0, 86400000, &write_ms,
      "close a connection whose unsent replies make no progress for this long; 0: never"},
     {"max-buffered", CV_CFG_INT, "256", 1, 1 << 20, &max_buffered_mib,
-     "MiB of unsent replies across connections before every connection stops reading"},
+     "MiB held for clients (unsent replies, 256 bytes per command in flight) before every"
+     " connection stops reading"},
     {"resend-ms", CV_CFG_INT, "1000", 10, 3600000, &resend_ms,
      "resend a command the shard has not acknowledged after this long"},
     {"deadline-ms", CV_CFG_INT, "5000", 10, 3600000, &deadline_ms,
@@ -126,7 +127,7 @@ typedef struct {
 static const char *const op_names[2] = {"vote", "submit"};
 static cv_metrics_t *metrics;
 static cv_metric_t *m_commands[2][CV_ST_INTERNAL + 1]; /* [vote|submit][status] */
-static cv_metric_t *m_connections, *m_pending, *m_rate_users;
+static cv_metric_t *m_connections, *m_pending, *m_rate_users, *m_buffered;
 static atomic_int ready_listening, ready_stopping;
 static _Atomic uint64_t unavailable_at_ms; /* monotonic; 0 = never */
 
@@ -167,6 +168,9 @@ static void metrics_init(void)
                                  "Commands sent to a shard and not yet answered", NULL);
     m_rate_users = cv_metrics_gauge(metrics, "canvass_ingest_rate_limited_users",
                                     "User ids whose vote rate is being tracked", NULL);
+    m_buffered = cv_metrics_gauge(metrics, "canvass_ingest_buffered_bytes",
+                                  "Bytes held for clients against --max-buffered: unsent replies"
+                                  " and 256 per command in flight", NULL);
 }
 
 /* The router's done callback: counts, then hands over to the server. */
@@ -220,6 +224,7 @@ static void on_check(uv_check_t *h)
     cv_metric_set(m_connections, cv_server_connections(in->server));
     cv_metric_set(m_pending, cv_router_pending(in->router));
     cv_metric_set(m_rate_users, cv_admit_users(in->admit));
+    cv_metric_set(m_buffered, cv_server_buffered(in->server));
 }
 
 static void on_closed(uv_handle_t *h)

@@ -23,6 +23,7 @@
  * right after the read and the frame reader copies what it keeps.
  */
 #include "server.h"
+#include "limits.h"
 #include "cv_err.h"
 #include "cv_frame.h"
 #include "cv_log.h"
@@ -55,9 +56,7 @@ typedef struct cv__conn {
     bool reading;
     bool dirty;
     bool shutdown_sent;
-    uint64_t last_frame_ns;    /* accept or the last complete frame */
-    uint64_t frame_start_ns;   /* first byte of the unfinished frame; 0: none */
-    uint64_t write_ns;         /* last write progress (queue empty: unused) */
+    cv_limits_conn_t lim;      /* its deadline clocks */
     size_t queued;             /* bytes handed to uv_write, not yet written */
     cv_frame_reader_t reader;
     cv_admit_conn_t admit; /* its app (after Hello) and its rate bucket */
@@ -87,12 +86,18 @@ struct cv_server {
     uint64_t next_id;
     uv_timer_t sweep; /* the deadlines */
     bool sweep_open;
-    size_t buffered;  /* sum of the connections' queued bytes */
-    bool over_budget; /* buffered passed max_buffered; reading paused */
+    cv_limits_t limits; /* the budget: unsent replies and commands in flight */
     char readbuf[CV__READ_BUF];
 };
 
-static void budget_update(cv_server_t *s);
+static void charge(cv_server_t *s, size_t n);
+static void refund(cv_server_t *s, size_t n);
+
+/* Reply bytes held for the connection: framed, or in a write not done. */
+static size_t conn_unsent(const cv__conn_t *c)
+{
+    return c->out_len + c->queued;
+}
 
 /* ---- connection lifetime --------------------------------------------------- */
 
@@ -137,18 +142,19 @@ static void conn_close(cv__conn_t *c)
 {
     if (c->state == CONN_CLOSED)
         return;
-    /* The queued writes are cancelled by the close; their bytes leave the
-     * budget now. */
-    c->srv->buffered -= c->queued;
-    c->queued = 0;
-    budget_update(c->srv);
+    /* The queued writes are cancelled by the close (their callbacks see
+     * CONN_CLOSED), so every reply byte held leaves the budget now; the
+     * commands in flight stay charged until the router answers them. */
+    size_t held = conn_unsent(c);
     c->state = CONN_CLOSED;
     c->reading = false;
     undirty(c);
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_cap = 0;
+    c->queued = 0;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    refund(c->srv, held);
 }
 
 /* Replies from now on are dropped; what is buffered is written at the next
@@ -185,8 +191,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
  * limit keep a connection near a limit from toggling on every reply. */
 static void update_reading(cv__conn_t *c)
 {
-    size_t wq = c->tcp.write_queue_size;
-    bool want = c->state == CONN_OPEN && !c->srv->over_budget &&
+    size_t wq = conn_unsent(c);
+    bool want = c->state == CONN_OPEN && !c->srv->limits.over &&
                 wq <= (c->reading ? CV__WQ_HIGH : CV__WQ_LOW) &&
                 c->inflight < (c->reading ? CV__INFLIGHT_HIGH : CV__INFLIGHT_LOW);
     if (want == c->reading)
@@ -200,6 +206,7 @@ static void update_reading(cv__conn_t *c)
             return;
         }
         c->reading = true;
+        cv_limits_conn_resumed(&c->lim, uv_hrtime());
     } else {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -218,6 +225,7 @@ static void conn_reply(cv__conn_t *c, const Canvass__V1__Reply *rep)
         return;
     size_t n = protobuf_c_message_get_packed_size(&rep->base);
     size_t need = c->out_len + CV_FRAME_HEADER + n;
+    bool owed_nothing = conn_unsent(c) == 0;
     if (need > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 1024;
         while (cap < need)
@@ -235,6 +243,9 @@ static void conn_reply(cv__conn_t *c, const Canvass__V1__Reply *rep)
     protobuf_c_message_pack(&rep->base, c->out + c->out_len + CV_FRAME_HEADER);
     c->out_len = need;
     mark_dirty(c);
+    if (owed_nothing)
+        cv_limits_conn_owed(&c->lim, uv_hrtime()); /* the write deadline runs from here */
+    charge(c->srv, CV_FRAME_HEADER + n);
 }
 
 static void reply_status(cv__conn_t *c, uint64_t request_id, cv_status_t st, const char *error)
@@ -278,6 +289,7 @@ void cv_server_on_result(void *owner, uint64_t request_id, int op, const cv_rout
         rep.submitted = &sub;
     }
     conn_reply(c, &rep);
+    refund(c->srv, CV_LIMITS_COMMAND_COST); /* after the reply's charge: no false resume */
     if (c->state == CONN_DRAINING && c->inflight == 0)
         conn_finish(c);
     else
@@ -313,10 +325,12 @@ static void handle_request(cv__conn_t *c, Canvass__V1__Request *req)
         uint64_t id = req->request_id;
         c->refs++;
         c->inflight++;
+        charge(c->srv, CV_LIMITS_COMMAND_COST); /* refunded by cv_server_on_result */
         int rc = cv_router_send(c->srv->opts.router, &req, c); /* NULLs req on success */
         if (rc < 0) {
             c->refs--;
             c->inflight--;
+            refund(c->srv, CV_LIMITS_COMMAND_COST);
             if (rc == CV_ECLOSED)
                 reply_status(c, id, CV_ST_UNAVAILABLE, "ingest is shutting down; safe to retry");
             else
@@ -379,7 +393,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (rc == 0)
             break;
         completed = true;
-        c->last_frame_ns = now;
         if (rc < 0) {
             char err[96];
             if (c->reader.bad_len == 0)
@@ -392,11 +405,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         handle_frame(c, payload, len);
     }
-    /* The read deadline runs from the first byte of the unfinished frame. */
-    if (c->reader.len == c->reader.start)
-        c->frame_start_ns = 0;
-    else if (completed || c->frame_start_ns == 0)
-        c->frame_start_ns = now;
+    cv_limits_conn_read(&c->lim, now, completed, cv_frame_reader_pending(&c->reader) > 0);
+    /* Replies made by this read may have passed the connection's mark. */
+    update_reading(c);
 }
 
 /* ---- writing --------------------------------------------------------------- */
@@ -409,11 +420,10 @@ static void on_write(uv_write_t *req, int status)
     free(w->buf);
     free(w);
     if (c->state == CONN_CLOSED)
-        return; /* cancelled by the close; the handle still holds c */
+        return; /* cancelled by the close, which refunded it; the handle still holds c */
     c->queued -= n;
-    c->srv->buffered -= n;
-    c->write_ns = uv_hrtime();
-    budget_update(c->srv);
+    cv_limits_conn_wrote(&c->lim, uv_hrtime());
+    refund(c->srv, n);
     if (status < 0) {
         cv_log(CV_LOG_DEBUG, "msg=\"write failed; closing\" conn=%" PRIu64 " err=\"%s\"", c->id,
                uv_strerror(status));
@@ -446,18 +456,16 @@ static void conn_flush(cv__conn_t *c)
         c->out_len = c->out_cap = 0;
         int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
         if (rc < 0) {
+            size_t lost = w->len;
             free(w->buf);
             free(w);
             cv_log(CV_LOG_DEBUG, "msg=\"write failed; closing\" conn=%" PRIu64 " err=\"%s\"",
                    c->id, uv_strerror(rc));
             conn_close(c);
+            refund(c->srv, lost);
             return;
         }
-        if (c->queued == 0)
-            c->write_ns = uv_hrtime(); /* the write deadline starts now */
-        c->queued += w->len;
-        c->srv->buffered += w->len;
-        budget_update(c->srv);
+        c->queued += w->len; /* charged when framed (conn_reply) */
     }
     if (c->state == CONN_FINISHING && !c->shutdown_sent) {
         /* uv_shutdown waits for the queued writes, so the last reply is
@@ -480,29 +488,58 @@ void cv_server_flush(cv_server_t *s)
     }
 }
 
-/* ---- limits ----------------------------------------------------------------- */
+/* ---- limits (the rules are limits.c's) ------------------------------------- */
 
-/* Pauses every connection's reading when the unsent replies pass the
- * budget, and resumes them below three quarters of it. */
-static void budget_update(cv_server_t *s)
+/* The budget was passed or recovered: every connection pauses or resumes. */
+static void budget_changed(cv_server_t *s)
 {
-    size_t max = s->opts.max_buffered;
-    bool over = max && (s->over_budget ? s->buffered > max / 4 * 3 : s->buffered > max);
-    if (over == s->over_budget)
-        return;
-    s->over_budget = over;
+    bool over = s->limits.over;
     cv_log(over ? CV_LOG_WARN : CV_LOG_INFO,
            "msg=\"%s\" buffered=%zu max_buffered=%zu connections=%zu",
-           over ? "unsent replies over budget: reading paused" : "reading resumed", s->buffered,
-           max, s->nconns);
+           over ? "unsent replies over budget: reading paused" : "reading resumed",
+           s->limits.charged, s->opts.max_buffered, s->nconns);
     cv__conn_t *c, *tmp;
     DL_FOREACH_SAFE(s->conns, c, tmp)
         update_reading(c);
 }
 
-static bool past(uint64_t since_ns, uint64_t limit_ms, uint64_t now)
+static void charge(cv_server_t *s, size_t n)
 {
-    return limit_ms && since_ns && now - since_ns > limit_ms * 1000000ULL;
+    if (cv_limits_charge(&s->limits, n))
+        budget_changed(s);
+}
+
+static void refund(cv_server_t *s, size_t n)
+{
+    if (cv_limits_refund(&s->limits, n))
+        budget_changed(s);
+}
+
+static const char *const close_why[] = {
+    [CV_LIMITS_IDLE] = "idle deadline: nothing sent or owed; shutting down",
+    [CV_LIMITS_READ] = "read deadline: a frame was not finished; closing",
+    [CV_LIMITS_WRITE] = "write deadline: the client reads nothing; closing",
+};
+
+/* A frame reader keeps the largest buffer it ever grew to (a whole 64 KiB
+ * read on top of a partial frame).  Between frames it needs none, and a
+ * stalled partial frame needs only its own bytes: so that connections that
+ * sit still hold little, the sweep gives the rest back. */
+static void shrink_reader(cv__conn_t *c)
+{
+    cv_frame_reader_t *r = &c->reader;
+    size_t pending = cv_frame_reader_pending(r);
+    if (pending == 0 && r->cap) {
+        cv_frame_reader_free(r);
+        cv_frame_reader_init(r, c->srv->opts.max_frame);
+    } else if (pending && r->cap > 8192 && r->cap / 4 > pending) {
+        cv_frame_reader_t small;
+        cv_frame_reader_init(&small, c->srv->opts.max_frame);
+        if (cv_frame_reader_feed(&small, r->buf + r->start, pending) == 0) {
+            cv_frame_reader_free(r);
+            *r = small;
+        }
+    }
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -513,19 +550,24 @@ static void on_sweep(uv_timer_t *t)
     DL_FOREACH_SAFE(s->conns, c, tmp) {
         if (c->state == CONN_CLOSED)
             continue;
-        if (c->queued && past(c->write_ns, s->opts.write_ms, now)) {
-            cv_log(CV_LOG_INFO, "msg=\"write deadline: the client reads nothing; closing\" "
-                   "conn=%" PRIu64 " unsent=%zu", c->id, c->queued);
-            conn_close(c);
-        } else if (c->state == CONN_OPEN && past(c->frame_start_ns, s->opts.read_ms, now)) {
-            cv_log(CV_LOG_INFO, "msg=\"read deadline: a frame was not finished; closing\" "
-                   "conn=%" PRIu64 " held=%zu", c->id, c->reader.len - c->reader.start);
-            conn_close(c);
-        } else if (c->state == CONN_OPEN && !c->frame_start_ns && !c->inflight && !c->queued &&
-                   !c->out_len && past(c->last_frame_ns, s->opts.idle_ms, now)) {
-            cv_log(CV_LOG_INFO, "msg=\"idle deadline; closing\" conn=%" PRIu64, c->id);
-            conn_finish(c);
+        cv_limits_state_t st = {
+            .open = c->state == CONN_OPEN,
+            .reading = c->reading,
+            .owed = c->inflight > 0,
+            .unsent = conn_unsent(c),
+            .socket_unsent = c->tcp.write_queue_size,
+        };
+        cv_limits_verdict_t v = cv_limits_check(&s->limits, &c->lim, &st, now);
+        if (v == CV_LIMITS_OK) {
+            shrink_reader(c);
+            continue;
         }
+        cv_log(CV_LOG_INFO, "msg=\"%s\" conn=%" PRIu64 " unsent=%zu held=%zu inflight=%zu",
+               close_why[v], c->id, st.unsent, cv_frame_reader_pending(&c->reader), c->inflight);
+        if (v == CV_LIMITS_IDLE)
+            conn_finish(c);
+        else
+            conn_close(c);
     }
     cv_server_flush(s); /* the shutdowns of idle ones */
 }
@@ -544,16 +586,9 @@ static void close_sweep(cv_server_t *s)
     }
 }
 
-/* Every quarter of the shortest deadline, between 10 ms and 1 s. */
 static void start_sweep(cv_server_t *s)
 {
-    uint64_t every = 1000;
-    uint64_t d[3] = {s->opts.idle_ms, s->opts.read_ms, s->opts.write_ms};
-    for (int i = 0; i < 3; i++)
-        if (d[i] && d[i] / 4 < every)
-            every = d[i] / 4;
-    if (every < 10)
-        every = 10;
+    uint64_t every = cv_limits_sweep_ms(&s->limits);
     uv_timer_init(s->loop, &s->sweep);
     s->sweep.data = s;
     s->sweep_open = true;
@@ -632,7 +667,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->refs = 1;
     c->state = CONN_OPEN;
     c->tcp.data = c;
-    c->last_frame_ns = uv_hrtime();
+    cv_limits_conn_init(&c->lim, uv_hrtime());
     cv_frame_reader_init(&c->reader, s->opts.max_frame);
     cv_admit_conn_init(s->opts.admit, &c->admit, uv_hrtime());
     DL_APPEND(s->conns, c);
@@ -705,6 +740,11 @@ cv_server_t *cv_server_new(uv_loop_t *loop, const cv_server_opts_t *opts)
     }
     s->loop = loop;
     s->opts = *opts;
+    cv_limits_opts_t lo = {.idle_ms = opts->idle_ms,
+                           .read_ms = opts->read_ms,
+                           .write_ms = opts->write_ms,
+                           .max_buffered = opts->max_buffered};
+    cv_limits_init(&s->limits, &lo);
     if (split_host_port(spec, &host, &port) < 0) {
         cv_log(CV_LOG_ERROR, "msg=\"listen address must be host:port\" listen=\"%s\"", opts->listen);
         goto fail;
@@ -779,6 +819,11 @@ bool cv_server_closed(const cv_server_t *s)
 size_t cv_server_connections(const cv_server_t *s)
 {
     return s->nconns;
+}
+
+size_t cv_server_buffered(const cv_server_t *s)
+{
+    return s->limits.charged;
 }
 
 void cv_server_destroy(cv_server_t **s_p)

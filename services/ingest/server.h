@@ -17,18 +17,42 @@
  *     open;
  *   - the peer's end of stream (shutdown of its write side) stops reading,
  *     and the connection closes after every reply it is owed is written;
- *   - reading pauses while more than 8 MiB of replies are unsent, or while
- *     65536 of its commands wait for their shard, and resumes well below;
- *   - deadlines (checked every quarter of the shortest, at most once a
- *     second): a connection that completes no frame for idle_ms while it is
- *     owed nothing is shut down; one that has begun a frame and not
- *     finished it within read_ms of that frame's first byte (slowloris) is
- *     closed; one whose unsent replies make no progress for write_ms (a
- *     client that never reads) is closed and its buffers freed.
- * Across connections, the replies held unsent are bounded by max_buffered:
- * past it every connection stops reading (so no new replies are made) until
- * the total is back under three quarters of it.  Together with the write
- * deadline this bounds the memory clients can make ingest hold.
+ *   - reading pauses while more than 8 MiB of its replies are unsent, or
+ *     while 65536 of its commands wait for their shard, and resumes well
+ *     below;
+ *   - deadlines (limits.h; checked every quarter of the shortest, at most
+ *     once a second, so a close comes up to a quarter late):
+ *       idle_ms   no frame completed for this long while it is owed
+ *                 nothing and holds no partial frame: shut down gracefully
+ *                 (FIN after what it was owed);
+ *       read_ms   a frame begun and not finished this long after the
+ *                 frame's first byte (slowloris: a byte a second does not
+ *                 help): closed;
+ *       write_ms  replies unsent and not one byte of them taken by the
+ *                 socket for this long (a client that never reads): closed,
+ *                 its buffers freed;
+ *     while ingest itself is not reading a connection (backpressure, the
+ *     budget) its idle and read clocks stand still and restart on resume.
+ * Across connections, one budget, max_buffered bytes, holds every reply
+ * byte not yet written (framed or in the socket's queue) plus 256 bytes per
+ * command in flight to a shard (limits.h).  Past it every connection stops
+ * reading -- so no new work is taken and no new replies are made, except
+ * the answers to commands already in flight, which are charged already --
+ * until the total is back under three quarters of it.  Who is paused is not
+ * chosen: a client that reads nothing is not singled out but cut off by the
+ * write deadline, which is what releases the budget it holds.
+ * What clients can make ingest hold is therefore bounded by
+ *   max_buffered, plus the replies to one 64 KiB read (the over-shoot
+ *   before reading stops: a few hundred KiB at most), plus per connection
+ *   ~1 KiB of state and its frame reader.  The reader holds the unfinished
+ *   frame and the last read, in a buffer under 2 x (max_frame + 64 KiB + 4)
+ *   (256 KiB with the defaults) right after a read; the sweep then frees it
+ *   when no frame is unfinished, or cuts it down to the unfinished frame's
+ *   bytes (under 2 x (max_frame + 4): 128 KiB with the defaults, for a
+ *   frame all but complete), and read_ms ends any unfinished frame.
+ * So with the defaults: 256 MiB + max_connections x ~1 KiB, rising towards
+ * max_connections x 128 KiB only while clients hold nearly whole frames
+ * unfinished, for at most read_ms.
  * A connection that goes away with commands in flight is kept (not its
  * socket) until the router has completed them; their replies are dropped.
  *
@@ -56,7 +80,7 @@ typedef struct {
     uint64_t idle_ms;       /* no complete frame, nothing owed: shut down (0: never) */
     uint64_t read_ms;       /* a frame begun and not finished: close (0: never) */
     uint64_t write_ms;      /* unsent replies stuck: close (0: never) */
-    size_t max_buffered;    /* unsent reply bytes across connections before reading pauses */
+    size_t max_buffered;    /* budget in bytes across connections before reading pauses (0: none) */
     cv_router_t *router;    /* borrowed; must outlive the server's handles */
     cv_admit_t *admit;      /* borrowed; must outlive the server */
 } cv_server_opts_t;
@@ -87,6 +111,10 @@ bool cv_server_closed(const cv_server_t *s);
 
 /* Open client connections. */
 size_t cv_server_connections(const cv_server_t *s);
+
+/* Bytes charged to the budget now (unsent replies, commands in flight;
+ * limits.h): what the max_buffered bound is checked against. */
+size_t cv_server_buffered(const cv_server_t *s);
 
 /* Frees the server.  cv_server_closed() must be true.  Connections still
  * referenced by the router are not the server's to free (the router frees
