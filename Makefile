@@ -149,8 +149,8 @@ fuzz: deps
 memcheck: deps
 	@$(MAKE) --no-print-directory BUILD=build-memcheck BIN=bin-memcheck \
 	    SANITIZE=address,undefined all unit
-	@ASAN_OPTIONS=detect_leaks=1 BUILD=build-memcheck BIN=bin-memcheck PYTHON=$(PYTHON) \
-	    bash tests/run.sh $(T)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 BUILD=build-memcheck \
+	    BIN=bin-memcheck PYTHON=$(PYTHON) bash tests/run.sh $(T)
 
 clean:
 	rm -rf $(BUILD) $(BIN) build-memcheck bin-memcheck

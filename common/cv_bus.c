@@ -22,6 +22,7 @@ struct cv_bus {
     char server[CV_CURVE_KEY_LEN + 1];         /* what connections expect */
     uint8_t (*allow)[32];                      /* client keys admitted, binary */
     size_t nallow;
+    void *zap_sock;                            /* the ZAP handler's REP socket */
     pthread_t zap;
     int zap_running;
 };
@@ -74,19 +75,11 @@ static int z85_key(const char *s)
     return strlen(s) == CV_CURVE_KEY_LEN && zmq_z85_decode(bin, s) != NULL;
 }
 
-/* '#' starts a comment, but is also a Z85 digit: a line whose first word is
- * a key is a key. */
+/* '#' is a Z85 digit, but never a key's first (a key's first digit is at
+ * most 2^32 / 85^4 = 82, '#' is 84): a line starting with it is a comment. */
 static int is_comment(const char *p)
 {
-    if (*p != '#')
-        return 0;
-    size_t n = strcspn(p, " \t\r\n");
-    char word[CV_CURVE_KEY_LEN + 1];
-    if (n != CV_CURVE_KEY_LEN)
-        return 1;
-    memcpy(word, p, n);
-    word[n] = '\0';
-    return !z85_key(word);
+    return *p == '#';
 }
 
 int cv_curve_read(const char *path, char pub[CV_CURVE_KEY_LEN + 1],
@@ -181,21 +174,13 @@ static int allowed(const cv_bus_t *b, const uint8_t key[32])
 }
 
 /* The ZAP handler (RFC 27): one REP socket on inproc://zeromq.zap.01 in the
- * bus's context, answering each handshake 200 or 400. */
+ * bus's context, answering each handshake 200 or 400.  The socket is bound
+ * by cv_bus_curve before any socket of the bus binds: a libzmq without
+ * ZMQ_ZAP_ENFORCE_DOMAIN admits every CURVE key while no handler listens. */
 static void *zap_main(void *arg)
 {
     cv_bus_t *b = arg;
-    void *s = zmq_socket(b->ctx, ZMQ_REP);
-    int zero = 0;
-    if (!s)
-        return NULL;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_bind(s, "inproc://zeromq.zap.01") != 0) {
-        cv_log(CV_LOG_ERROR, "msg=\"cannot start the ZAP handler\" err=\"%s\"",
-               zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
-    }
+    void *s = b->zap_sock; /* handed over once: pthread_create is the barrier */
     for (;;) {
         char part[7][256];
         int len[7], n = 0, more = 1;
@@ -206,7 +191,7 @@ static void *zap_main(void *arg)
                 return NULL;
             }
             if (n < 7)
-                len[n++] = r;
+                len[n++] = r > 255 ? 255 : r; /* zmq_recv truncated the rest */
             size_t sz = sizeof more;
             zmq_getsockopt(s, ZMQ_RCVMORE, &more, &sz);
         }
@@ -243,11 +228,26 @@ int cv_bus_curve(cv_bus_t *b, const char *pub, const char *sec, const char *serv
     memcpy(b->pub, pub, sizeof b->pub);
     memcpy(b->sec, sec, sizeof b->sec);
     memcpy(b->server, server_pub ? server_pub : pub, sizeof b->server);
-    int rc;
+    int rc, zero = 0;
+    if (b->curve) {
+        snprintf(err, errlen, "CURVE is already on for this bus");
+        return CV_EINVAL;
+    }
     if (allow_path && *allow_path && (rc = allow_read(b, allow_path, err, errlen)) < 0)
         return rc;
+    if (!(b->zap_sock = zmq_socket(b->ctx, ZMQ_REP)) ||
+        zmq_setsockopt(b->zap_sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_bind(b->zap_sock, "inproc://zeromq.zap.01") != 0) {
+        snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(errno));
+        if (b->zap_sock)
+            zmq_close(b->zap_sock);
+        b->zap_sock = NULL;
+        return CV_EIO;
+    }
     if (pthread_create(&b->zap, NULL, zap_main, b) != 0) {
         snprintf(err, errlen, "cannot start the ZAP thread");
+        zmq_close(b->zap_sock);
+        b->zap_sock = NULL;
         return CV_EIO;
     }
     b->zap_running = 1;
@@ -333,8 +333,9 @@ static int curve_server(cv_sock_t *s)
         return CV_EIO;
     /* ZMQ_ZAP_ENFORCE_DOMAIN (93, a draft option in 4.3): where the library
      * has it, a peer is refused even when no ZAP handler answers; the
-     * handler checks the domain itself either way. */
-    (void)zmq_setsockopt(s->zs, 93, &one, sizeof one);
+     * handler checks the domain itself either way, and is always bound
+     * before this socket (cv_bus_curve). */
+    (void)zmq_setsockopt(s->zs, 93 /* ZMQ_ZAP_ENFORCE_DOMAIN */, &one, sizeof one);
     return 0;
 }
 

@@ -58,8 +58,9 @@ int cv_curve_read(const char *path, char pub[CV_CURVE_KEY_LEN + 1],
 /* Turns CURVE on for every socket bound or connected from now on: own key
  * pair (both Z85), the servers' public key for connections (NULL: own),
  * and the allow file of client public keys for bound sockets (NULL: only
- * the own key).  Starts the ZAP handler.  Returns 0, or CV_EINVAL / CV_EIO
- * with the reason in err. */
+ * the own key).  Starts the ZAP handler, whose socket is bound before this
+ * returns, so no socket of the bus is ever without one.  Once per bus.
+ * Returns 0, or CV_EINVAL / CV_EIO with the reason in err. */
 int cv_bus_curve(cv_bus_t *bus, const char *pub, const char *sec, const char *server_pub,
                  const char *allow_path, char *err, size_t errlen);
 

@@ -129,6 +129,21 @@ def test_curve_cluster_refuses_unknown_peers():
         p = cl.curve_cli("cycle", "close")
         eq(p.returncode, 0, "canvass cycle close over CURVE (%r)" % p.stderr)
 
+        # canvass-loadgen --verify asks publish over CURVE with the client keys
+        lg = [binary("canvass-loadgen"), "--server", cl.server, "--publish", cl.publish_addr,
+              "--quiet", "--votes", "300", "--features", "5", "--users", "40",
+              "--connections", "2", "--depth", "8", "--verify-timeout", "10"]
+        p = run(lg + ["--curve-key", os.path.join(d, "cli.key"),
+                      "--curve-server", os.path.join(d, "server.pub")], timeout=120)
+        eq(p.returncode, 0, "loadgen --verify over CURVE (%r, %r)" % (p.stdout, p.stderr))
+        check("verify: ok 5 features" in p.stdout, "no verify line in %r" % p.stdout)
+        p = run(lg + ["--votes", "20"], timeout=120)
+        check(p.returncode != 0 and "did not answer" in p.stdout,
+              "loadgen --verify without keys got the list: %r" % p.stdout)
+        p = run(lg + ["--curve-key", os.path.join(d, "cli.pub")], timeout=30)
+        check(p.returncode == 2 and "no secret key" in p.stderr,
+              "loadgen with a .pub as its key pair starts: %r" % p.stderr)
+
         # unknown key, and no CURVE at all: no answer from any server
         for ep in cl.tally_eps:
             eq(standings(ep, intruder, spub), None, "a shard answered an unknown key")

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 static char *opt_target, *opt_server, *opt_feature_file, *opt_report, *opt_publish, *opt_app_key,
-    *opt_log_level;
+    *opt_log_level, *opt_curve_key, *opt_curve_server;
 static long opt_connections, opt_depth, opt_votes, opt_users, opt_features, opt_seed,
     opt_stall, opt_verify_timeout;
 static double opt_duration, opt_zipf, opt_retract_share, opt_down_share, opt_rate;
@@ -79,6 +79,11 @@ static cv_config_opt_t opts[] = {
      "seconds to wait for the live list"},
     {"app-key", CV_CFG_STR, NULL, 0, 0, &opt_app_key,
      "app key for the Hello and the admin query, when the cluster uses keys"},
+    {"curve-key", CV_CFG_STR, NULL, 0, 0, &opt_curve_key,
+     "CURVE key pair file for --verify's ZeroMQ query (canvass keygen), when the cluster uses "
+     "CURVE"},
+    {"curve-server", CV_CFG_STR, NULL, 0, 0, &opt_curve_server,
+     "publish's CURVE public key (a .pub file or 40 Z85 characters)"},
     {"stall-timeout", CV_CFG_INT, "30", 1, 86400, &opt_stall,
      "give up after this many seconds without a final reply"},
     {"quiet", CV_CFG_BOOL, "off", 0, 0, &opt_quiet, "no progress line, only errors logged"},
@@ -166,6 +171,8 @@ static int check_options(void)
     else if (opt_verify && !opt_setup)
         why = "--verify needs --setup: features that existed before the run carry votes this "
               "run did not make, so their counts cannot be checked (use --verify=off)";
+    else if (strcmp(opt_target, "canvass") != 0 && *opt_curve_key)
+        why = "--curve-key is only for --target canvass";
     else if (cv_log_level_parse(opt_log_level) < 0)
         why = "--log-level must be debug, info, warn or error";
     if (why)
@@ -190,6 +197,12 @@ int main(int argc, char **argv)
     const cv_backend_t *be = cv_backend_find(opt_target);
     const char *server = *opt_server ? opt_server : be->default_server;
     char why[300];
+    cv_verify_opts_t vo = {opt_publish, opt_app_key, opt_verify_timeout * 1000, opt_curve_key,
+                           opt_curve_server};
+    if (opt_verify && cv_verify_curve_check(&vo, why, sizeof why) < 0) {
+        fprintf(stderr, "canvass-loadgen: %s\n", why);
+        return 2;
+    }
     if (be->prepare && be->prepare(server, why, sizeof why) < 0) {
         fprintf(stderr, "canvass-loadgen: %s\n", why);
         return 1;
@@ -252,7 +265,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int failed = cv_run(&ro, w, &rep) < 0;
     if (!failed && opt_verify) {
-        cv_verify_opts_t vo = {opt_publish, opt_app_key, opt_verify_timeout * 1000};
         failed = be->verify(server, &vo, w, &rep, stdout) < 0;
     }
     cv_report_print(&rep, stdout);

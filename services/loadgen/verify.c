@@ -36,9 +36,16 @@ static int fetch_live(const cv_verify_opts_t *o, Canvass__V1__AdminReply **reply
     size_t len = 0;
     cv_parts_t parts = {0};
     uint8_t *buf = cv_codec_pack(&req.base, &len);
+    char why[300] = "";
     cv_bus_t *bus = buf ? cv_bus_new() : NULL;
-    cv_sock_t *sock = bus ? cv_sock_new(bus, CV_SOCK_REQ) : NULL;
-    if (!sock) {
+    cv_sock_t *sock = NULL;
+    if (bus && (rc = cv_bus_curve_setup(bus, o->curve_key, o->curve_server, NULL, why,
+                                        sizeof why)) < 0) {
+        fprintf(out, "verify: %s\n", why);
+        goto done;
+    }
+    if (!bus || !(sock = cv_sock_new(bus, CV_SOCK_REQ))) {
+        rc = CV_ENOMEM;
         fprintf(out, "verify: cannot set up a ZeroMQ socket\n");
         goto done;
     }
@@ -78,6 +85,20 @@ done:
     cv_sock_destroy(&sock);
     cv_bus_destroy(&bus);
     free(buf);
+    return rc;
+}
+
+int cv_verify_curve_check(const cv_verify_opts_t *o, char *err, size_t errlen)
+{
+    if (!o->curve_key || !*o->curve_key)
+        return 0;
+    cv_bus_t *bus = cv_bus_new();
+    if (!bus) {
+        snprintf(err, errlen, "cannot create a ZeroMQ context");
+        return CV_ENOMEM;
+    }
+    int rc = cv_bus_curve_setup(bus, o->curve_key, o->curve_server, NULL, err, errlen);
+    cv_bus_destroy(&bus);
     return rc;
 }
 

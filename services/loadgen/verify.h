@@ -19,10 +19,16 @@
 #include <stdio.h>
 
 typedef struct {
-    const char *publish; /* "host:port" or "tcp://host:port" of publish's REP socket */
-    const char *app_key; /* admin key, or NULL / "" */
-    long timeout_ms;     /* for the answer */
+    const char *publish;      /* "host:port" or "tcp://host:port" of publish's REP socket */
+    const char *app_key;      /* admin key, or NULL / "" */
+    long timeout_ms;          /* for the answer */
+    const char *curve_key;    /* own CURVE key pair file, or NULL / "": no CURVE */
+    const char *curve_server; /* publish's public key (a .pub file or Z85 text) */
 } cv_verify_opts_t;
+
+/* Checks the CURVE settings before a run, so a bad key file fails at start
+ * and not after the votes.  Returns 0, or CV_EINVAL with the reason in err. */
+int cv_verify_curve_check(const cv_verify_opts_t *opts, char *err, size_t errlen);
 
 /* Compares every named feature of w with the live list.  Prints each
  * mismatch as one "verify: ..." line on out, and sets rep->verify,
