@@ -17,7 +17,9 @@ What it gives a test file (tests/test_*.py):
   * Loader / run_loaders: client threads voting under faults, retrying
     UNAVAILABLE and dropped connections, recording what was acknowledged.
   * run(): short-lived commands (the CLI, offline tools).  A sanitizer
-    report in any process's output fails the test (SANITIZE=... builds).
+    report in any process's output fails the test (SANITIZE=... builds), and
+    so does, in such a build, a process that needed SIGKILL to stop (its
+    leaks went unchecked).
   * @test and main(): a small runner.  Each test runs with a timeout; it
     prints `PASS name`, `FAIL name` (with the traceback and the tail of
     every process log the test started) or `SKIP name`, then
@@ -57,6 +59,23 @@ TIER_INDEX = {"": 0, "member": 0, "core": 1, "honorary": 2}
 FEATURE_ID_RE = re.compile(r"^F[0-9a-z]{1,13}$")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer")
+
+
+def sanitized_build():
+    """True when BUILD was compiled with -fsanitize (its .flags stamp says
+    so): then a service that must be SIGKILLed has skipped LeakSanitizer."""
+    try:
+        with open(os.path.join(BUILD, ".flags")) as f:
+            return "-fsanitize=" in f.read()
+    except OSError:
+        return False
+
+
+def sanitizer_lines(text):
+    """The lines of text (a process's stderr or log) that start a sanitizer
+    report; empty when there is none."""
+    return [x for x in text.splitlines()
+            if not x.startswith("====") and any(m in x for m in SANITIZER_MARKERS)]
 
 ZCTX = zmq.Context.instance()
 
@@ -210,6 +229,7 @@ class Proc:
         self.env = env if env is not None else clean_env()
         self.p = None
         self.rc = None
+        self.sigkilled_at_stop = False  # SIGTERM was not enough: no leak check ran
         _test_procs.append(self)
 
     def start(self):
@@ -254,6 +274,7 @@ class Proc:
                 self.p.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._note("did not exit %.0fs after SIGTERM: SIGKILL" % timeout)
+                self.sigkilled_at_stop = True
                 self.p.kill()
                 self.p.wait()
         self.rc = self.p.returncode
@@ -318,8 +339,7 @@ def run(argv, timeout=30, env=None, input=None):
     Fails on a sanitizer report in its stderr (sanitizer builds)."""
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                        env=env if env is not None else clean_env(), input=input, cwd=REPO)
-    bad = [x for x in p.stderr.splitlines() if any(m in x for m in SANITIZER_MARKERS)]
-    if bad:
+    if sanitizer_lines(p.stderr):
         raise AssertionError("sanitizer report from %s:\n%s" % (" ".join(argv), p.stderr[-3000:]))
     return p
 
@@ -1102,16 +1122,20 @@ def _remove_test_dirs(keep):
 
 def _sanitizer_findings():
     """Sanitizer reports (ASan, LSan, UBSan) in the logs of the test's
-    processes, so a sanitizer build fails the test that triggered one."""
+    processes, so a sanitizer build fails the test that triggered one.  In a
+    sanitizer build a process that ignored SIGTERM and was SIGKILLed is a
+    finding too: LeakSanitizer runs at exit and so never checked it."""
     found = []
+    if sanitized_build():
+        found += ["%s: no exit after SIGTERM, SIGKILLed: leaks unchecked" % p.name
+                  for p in _test_procs if p.sigkilled_at_stop]
     seen = set()
     for p in _test_procs:
         if p.log_path in seen:
             continue
         seen.add(p.log_path)
-        for line in p.log_tail(100000):
-            if not line.startswith("====") and any(m in line for m in SANITIZER_MARKERS):
-                found.append("%s: %s" % (os.path.basename(p.log_path), line.strip()))
+        found += ["%s: %s" % (os.path.basename(p.log_path), line.strip())
+                  for line in sanitizer_lines("\n".join(p.log_tail(100000)))]
     return found
 
 

@@ -125,7 +125,9 @@ static int kid_binary(child_t *k, const char *prog)
     return arg_add(k, "%s", prog);
 }
 
-/* mkdir -p; returns 0 or -1 after saying why. */
+/* mkdir -p, each new directory 0700: the data directory holds every vote
+ * and its stores' files are 0600 (cv_store), so no one else may list or
+ * replace them either.  Returns 0 or -1 after saying why. */
 static int mkdir_p(const char *dir)
 {
     char path[PATH_MAX];
@@ -137,7 +139,7 @@ static int mkdir_p(const char *dir)
         if (*p == '/' || !*p) {
             char c = *p;
             *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(path, 0700) != 0 && errno != EEXIST) {
                 cv_cli_fail("cannot create %s: %s", path, strerror(errno));
                 return -1;
             }
